@@ -1,0 +1,145 @@
+// Package testbed gives tests a real libvirtd with real TCG guests
+// (scripts/testbed.sh, see TESTBED.md). Tests that use it need root.
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+// SystemURI is the read-write system connection tests use to act on guests.
+const SystemURI = "qemu:///system"
+
+// Root is the repository's top directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Guests makes sure libvirtd runs with count guests named prefix1..prefixN
+// running (reused if defined) and returns their names.
+func Guests(t testing.TB, prefix string, count int) []string {
+	t.Helper()
+	Shared(t)
+	cmd := exec.Command("bash", filepath.Join(Root(), "scripts", "testbed.sh"), prefix, fmt.Sprint(count))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testbed.sh %s %d: %v\n%s", prefix, count, err, out)
+	}
+	names := make([]string, count)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%d", prefix, i+1)
+	}
+	return names
+}
+
+const lockPath = "/run/vadvisor-testbed.lock"
+
+// Shared holds a shared lock on the test bed until the test ends, so that a
+// test which restarts libvirtd (Exclusive) never runs under another one.
+func Shared(t testing.TB) {
+	if _, mine := exclusive.Load(t); !mine {
+		lock(t, syscall.LOCK_SH)
+	}
+}
+
+// Exclusive holds the test bed alone until the test ends: for tests that
+// kill or restart libvirtd. Call it before anything else of this package.
+func Exclusive(t testing.TB) {
+	lock(t, syscall.LOCK_EX)
+	exclusive.Store(t, true)
+	t.Cleanup(func() { exclusive.Delete(t) })
+}
+
+var exclusive sync.Map // testing.TB -> true while it holds the bed alone
+
+func lock(t testing.TB, how int) {
+	t.Helper()
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+}
+
+// Virsh runs virsh against the system connection and returns its output.
+func Virsh(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-c", SystemURI}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Conn returns a connected libvirtconn.Conn for uri, closed when the test ends.
+func Conn(t testing.TB, uri string) *libvirtconn.Conn {
+	t.Helper()
+	Shared(t)
+	conn, err := libvirtconn.New(uri, 5*time.Second, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); conn.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if _, err := conn.WaitConnected(wait); err != nil {
+		t.Fatalf("connecting to %s: %v", uri, err)
+	}
+	return conn
+}
+
+// Logger logs to the test's output.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// TestNode writes a test-driver node file with n domains named prefix0..
+// and returns a test+unix URI for it: a private, in-daemon set of domains.
+func TestNode(t testing.TB, prefix string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("<node>\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `<domain type='test'><name>%s%d</name><uuid>%08x-0000-4000-8000-%012x</uuid>
+<memory unit='KiB'>%d</memory><vcpu>%d</vcpu><os><type>hvm</type></os>
+<devices><disk type='file' device='disk'><source file='/guest/%s%d.img'/><target dev='vda' bus='virtio'/></disk>
+<interface type='bridge'><source bridge='br0'/><target dev='tst%d'/><mac address='52:54:00:%02x:%02x:%02x'/><model type='virtio'/></interface></devices>
+</domain>
+`, prefix, i, i, i, 1048576+i, 1+i%4, prefix, i, i, (i>>16)&0xff, (i>>8)&0xff, i&0xff)
+	}
+	b.WriteString("</node>\n")
+	path := filepath.Join(t.TempDir(), "node.xml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// libvirtd reads the file itself, so it must be able to reach it.
+	if err := os.Chmod(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "test+unix://" + path
+}

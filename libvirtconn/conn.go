@@ -1,0 +1,258 @@
+// Package libvirtconn owns the connection to libvirt: it dials any libvirt
+// URI, notices a dropped connection, redials with backoff, and bounds every
+// call in time (go-libvirt's RPCs take no context).
+package libvirtconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+)
+
+// MaxInFlight bounds the calls outstanding on the connection. It stays below
+// libvirtd's max_client_requests (5 by default) so that one request slot is
+// always left for a fresh call once ours are all stuck on hung guests.
+const MaxInFlight = 4
+
+var (
+	// ErrNotConnected is returned while there is no connection to libvirt.
+	ErrNotConnected = errors.New("not connected to libvirt")
+	// ErrTimeout is returned when a call outlives its deadline.
+	ErrTimeout = errors.New("libvirt call timed out")
+)
+
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// Conn is the one connection to libvirt that the collector, the history
+// sampler and the event subscriber share.
+type Conn struct {
+	uri       *url.URL
+	transport string
+	timeout   time.Duration
+	logger    *slog.Logger
+	slots     chan struct{}
+	kick      chan struct{}
+
+	mu        sync.Mutex
+	client    *libvirt.Libvirt
+	dialer    *closableDialer
+	ready     chan struct{} // closed while connected
+	lastErr   error
+	abandoned int // timed-out calls still pending on the connection
+	connects  uint64
+}
+
+// New checks the URI; the connection itself is made by Run.
+func New(rawURI string, timeout time.Duration, logger *slog.Logger) (*Conn, error) {
+	u, transport, err := ParseURI(rawURI)
+	if err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("libvirt timeout must be positive, got %s", timeout)
+	}
+	return &Conn{
+		uri:       u,
+		transport: transport,
+		timeout:   timeout,
+		logger:    logger,
+		slots:     make(chan struct{}, MaxInFlight),
+		kick:      make(chan struct{}, 1),
+		ready:     make(chan struct{}),
+		lastErr:   ErrNotConnected,
+	}, nil
+}
+
+// URI is the libvirt URI this connection dials, without credentials.
+func (c *Conn) URI() string { return c.uri.Redacted() }
+
+// Timeout is the bound of a single libvirt call.
+func (c *Conn) Timeout() time.Duration { return c.timeout }
+
+// Run keeps the connection up until ctx ends, then closes it.
+func (c *Conn) Run(ctx context.Context) {
+	backoff := minBackoff
+	failing := false
+	for {
+		client, dialer, err := c.dial()
+		if err != nil {
+			c.mu.Lock()
+			c.lastErr = fmt.Errorf("%w: %v", ErrNotConnected, err)
+			c.mu.Unlock()
+			// Logged once per outage, not on every retry.
+			if !failing {
+				c.logger.Warn("cannot connect to libvirt, retrying with backoff", "uri", c.URI(), "err", err)
+				failing = true
+			} else {
+				c.logger.Debug("libvirt still unreachable", "uri", c.URI(), "err", err, "backoff", backoff)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.kick:
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, maxBackoff)
+			continue
+		}
+		backoff, failing = minBackoff, false
+		c.mu.Lock()
+		c.client, c.dialer, c.abandoned = client, dialer, 0
+		c.connects++
+		close(c.ready)
+		c.mu.Unlock()
+		c.logger.Info("connected to libvirt", "uri", c.URI())
+
+		select {
+		case <-client.Disconnected():
+			c.logger.Warn("lost the connection to libvirt", "uri", c.URI())
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		c.client, c.dialer = nil, nil
+		c.ready = make(chan struct{})
+		c.lastErr = fmt.Errorf("%w: connection lost", ErrNotConnected)
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			dialer.close()
+			return
+		}
+	}
+}
+
+// dial connects, bounded by the call timeout: a socket that accepts but
+// never answers must not stall the loop.
+func (c *Conn) dial() (*libvirt.Libvirt, *closableDialer, error) {
+	inner, err := newDialer(c.uri, c.transport)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &closableDialer{Dialer: inner}
+	client := libvirt.NewWithDialer(d)
+	done := make(chan error, 1)
+	go func() { done <- client.ConnectToURI(libvirt.RemoteURI(c.uri)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, nil, err
+		}
+		return client, d, nil
+	case <-time.After(c.timeout):
+		d.close()
+		return nil, nil, fmt.Errorf("connecting took longer than %s", c.timeout)
+	}
+}
+
+// Client returns the current client, or an error saying why there is none.
+func (c *Conn) Client() (*libvirt.Libvirt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		return nil, c.lastErr
+	}
+	return c.client, nil
+}
+
+// Connected reports whether there is a connection right now.
+func (c *Conn) Connected() bool {
+	_, err := c.Client()
+	return err == nil
+}
+
+// Connects counts the connections made so far.
+func (c *Conn) Connects() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connects
+}
+
+// WaitConnected returns the client once there is one, asking a backing-off
+// redial loop to try again now.
+func (c *Conn) WaitConnected(ctx context.Context) (*libvirt.Libvirt, error) {
+	for {
+		c.mu.Lock()
+		client, ready, lastErr := c.client, c.ready, c.lastErr
+		c.mu.Unlock()
+		if client != nil {
+			return client, nil
+		}
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, lastErr
+		}
+	}
+}
+
+// Do runs one libvirt call bounded by ctx and the call timeout. A call that
+// times out keeps running in the background until libvirt answers; when all
+// slots of the connection are held by such calls it is wedged, and Do closes
+// it so that the connection owner redials.
+func Do[T any](ctx context.Context, c *Conn, call func(*libvirt.Libvirt) (T, error)) (T, error) {
+	var zero T
+	client, err := c.Client()
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return zero, fmt.Errorf("%w: waiting for a free request slot", ErrTimeout)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := call(client)
+		<-c.slots
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		c.abandon(client, func() { <-done })
+		return zero, ErrTimeout
+	}
+}
+
+func (c *Conn) abandon(client *libvirt.Libvirt, wait func()) {
+	c.mu.Lock()
+	if c.client != client {
+		c.mu.Unlock()
+		return
+	}
+	c.abandoned++
+	wedged := c.abandoned >= MaxInFlight
+	dialer := c.dialer
+	c.mu.Unlock()
+	if wedged {
+		c.logger.Warn("every libvirt request slot is held by a hung call; reconnecting", "uri", c.URI())
+		dialer.close()
+	}
+	go func() {
+		wait()
+		c.mu.Lock()
+		if c.client == client {
+			c.abandoned--
+		}
+		c.mu.Unlock()
+	}()
+}

@@ -1,0 +1,146 @@
+// Command vadvisor exports live libvirt VM metrics to Prometheus and serves
+// one minute of per-second history and VM lifecycle events over REST.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/vadvisor/vadvisor/collector"
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	app := kingpin.New("vadvisor", "VM monitoring agent for libvirt hosts: Prometheus metrics, per-second history and lifecycle events.")
+	var (
+		metricsPath  = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		maxRequests  = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
+		libvirtURI   = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
+		callTimeout  = app.Flag("libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.").Default("3s").Duration()
+		scrapeMargin = app.Flag("web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.").Default("0.25s").Duration()
+		webConfig    = webflag.AddFlags(app, ":8181")
+	)
+	collectors := collector.RegisterFlags(app)
+	promslogConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, promslogConfig)
+	app.Version(version.Print("vadvisor"))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "vadvisor: %s\n", err)
+		return 2
+	}
+	logger := promslog.New(promslogConfig)
+	logger.Info("starting vadvisor", "version", version.Info())
+
+	conn, err := libvirtconn.New(*libvirtURI, *callTimeout, logger.With("component", "libvirt"))
+	if err != nil {
+		logger.Error("bad libvirt settings", "err", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		versioncollector.NewCollector("vadvisor"),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	reader := domstats.NewReader(conn, collectors.StatsGroups())
+	metrics := collector.New(conn, reader, collectors, logger.With("component", "collector"))
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, metricsHandler(metrics, registry, *maxRequests, *scrapeMargin, logger))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	links := []web.LandingLinks{{Address: *metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"}}
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "vAdvisor",
+			Description: "VM monitoring agent for libvirt hosts (" + conn.URI() + ")",
+			Version:     version.Info(),
+			Links:       links,
+		})
+		if err != nil {
+			logger.Error("cannot build the landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn.Run(ctx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, webConfig, logger) }()
+
+	code := 0
+	select {
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("cannot serve", "err", err)
+			code = 1
+		}
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	}
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	server.Shutdown(shutdownCtx)
+	<-done
+	return code
+}
+
+// metricsHandler serves the live metrics, each scrape bounded by the
+// scrape timeout Prometheus announces, less a margin for the response.
+func metricsHandler(metrics *collector.Collector, registry *prometheus.Registry, maxRequests int, margin time.Duration, logger *slog.Logger) http.Handler {
+	opts := promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: maxRequests,
+		EnableOpenMetrics:   true,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
+			if seconds, err := strconv.ParseFloat(v, 64); err == nil && seconds > 0 {
+				timeout := time.Duration(seconds*float64(time.Second)) - margin
+				if timeout <= 0 {
+					timeout = time.Duration(seconds * float64(time.Second))
+				}
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+		}
+		scrape := prometheus.NewRegistry()
+		scrape.MustRegister(metrics.WithContext(ctx))
+		promhttp.HandlerFor(prometheus.Gatherers{registry, scrape}, opts).ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Brings up a real libvirtd with tiny QEMU TCG guests (see TESTBED.md).
+# Idempotent: packages are installed only when missing, daemons started only
+# when not running, guests reused when already defined.
+#
+#   scripts/testbed.sh [PREFIX] [COUNT]     # default: vadv-demo 3
+#   TESTBED_PACKAGES="..." adds Debian packages to install.
+set -euo pipefail
+
+prefix=${1:-vadv-demo}
+count=${2:-3}
+imgdir=${TESTBED_IMAGE_DIR:-/var/lib/vadvisor-testbed}
+
+need_pkgs=()
+command -v libvirtd >/dev/null || need_pkgs+=(libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu)
+command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+command -v qemu-img >/dev/null || need_pkgs+=(qemu-utils)
+for p in ${TESTBED_PACKAGES:-}; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "testbed: installing ${need_pkgs[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+fi
+
+pgrep -x virtlogd >/dev/null || virtlogd --daemon
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  pgrep -x libvirtd >/dev/null || libvirtd --daemon
+  for _ in $(seq 50); do
+    virsh -c qemu:///system version >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+fi
+virsh -c qemu:///system version >/dev/null
+
+mkdir -p "$imgdir"
+for i in $(seq 1 "$count"); do
+  name="$prefix$i"
+  img="$imgdir/$name.qcow2"
+  [ -f "$img" ] || qemu-img create -q -f qcow2 "$img" 32M
+  vcpus=$(( (i - 1) % 3 + 1 ))
+  # Tap names must stay under 16 characters and must not start with "vnet".
+  tap="tap$(echo -n "$name" | md5sum | cut -c1-8)"
+  if ! virsh -c qemu:///system dominfo "$name" >/dev/null 2>&1; then
+    virsh -c qemu:///system define /dev/stdin >/dev/null <<XML
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>$vcpus</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='$img'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='ethernet'><target dev='$tap' managed='yes'/><model type='virtio'/></interface>
+    <memballoon model='virtio'/>
+  </devices>
+</domain>
+XML
+  fi
+  state=$(virsh -c qemu:///system domstate "$name")
+  case "$state" in
+    running) ;;
+    paused) virsh -c qemu:///system resume "$name" >/dev/null ;;
+    *) virsh -c qemu:///system start "$name" >/dev/null ;;
+  esac
+done
+echo "testbed: libvirtd up, guests ${prefix}1..${prefix}${count} running"
