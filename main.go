@@ -42,7 +42,7 @@ func run(args []string) int {
 		scrapeMargin = app.Flag("web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.").Default("0.25s").Duration()
 		webConfig    = webflag.AddFlags(app, ":8181")
 	)
-	collectors := collector.RegisterFlags(app)
+	enabled := collector.RegisterFlags(app)
 	promslogConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, promslogConfig)
 	app.Version(version.Print("vadvisor"))
@@ -68,8 +68,8 @@ func run(args []string) int {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 	)
-	reader := domstats.NewReader(conn, collectors.StatsGroups())
-	metrics := collector.New(conn, reader, collectors, logger.With("component", "collector"))
+	reader := domstats.NewReader(conn, enabled.StatsGroups())
+	metrics := collector.New(conn, reader, enabled, logger.With("component", "collector"))
 
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, metricsHandler(metrics, registry, *maxRequests, *scrapeMargin, logger))
@@ -121,23 +121,33 @@ func run(args []string) int {
 // scrape timeout Prometheus announces, less a margin for the response.
 func metricsHandler(metrics *collector.Collector, registry *prometheus.Registry, maxRequests int, margin time.Duration, logger *slog.Logger) http.Handler {
 	opts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: maxRequests,
-		EnableOpenMetrics:   true,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+	}
+	var inFlight chan struct{}
+	if maxRequests > 0 {
+		inFlight = make(chan struct{}, maxRequests)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
-			if seconds, err := strconv.ParseFloat(v, 64); err == nil && seconds > 0 {
-				timeout := time.Duration(seconds*float64(time.Second)) - margin
-				if timeout <= 0 {
-					timeout = time.Duration(seconds * float64(time.Second))
-				}
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
+		if inFlight != nil {
+			select {
+			case inFlight <- struct{}{}:
+				defer func() { <-inFlight }()
+			default:
+				http.Error(w, fmt.Sprintf("Limit of concurrent scrapes reached (%d), try again later.", maxRequests), http.StatusServiceUnavailable)
+				return
 			}
+		}
+		ctx := r.Context()
+		if seconds, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64); err == nil && seconds > 0 {
+			timeout := time.Duration(seconds * float64(time.Second))
+			if timeout > 2*margin {
+				timeout -= margin
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
 		}
 		scrape := prometheus.NewRegistry()
 		scrape.MustRegister(metrics.WithContext(ctx))

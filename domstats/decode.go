@@ -268,3 +268,14 @@ func str(v libvirt.TypedParamValue) string {
 	s, _ := v.I.(string)
 	return s
 }
+
+// Param finds a numeric typed parameter by name, for the calls other than
+// the bulk one that answer in typed parameters (job stats).
+func Param(params []libvirt.TypedParam, field string) Value {
+	for _, p := range params {
+		if p.Field == field {
+			return number(p.Value)
+		}
+	}
+	return Value{}
+}

@@ -202,12 +202,18 @@ func (c *Conn) WaitConnected(ctx context.Context) (*libvirt.Libvirt, error) {
 // slots of the connection are held by such calls it is wedged, and Do closes
 // it so that the connection owner redials.
 func Do[T any](ctx context.Context, c *Conn, call func(*libvirt.Libvirt) (T, error)) (T, error) {
+	return DoWithin(ctx, c, c.timeout, call)
+}
+
+// DoWithin is Do with another bound than the call timeout, for the few
+// calls known to be slow (the hypervisor version takes libvirtd seconds).
+func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call func(*libvirt.Libvirt) (T, error)) (T, error) {
 	var zero T
 	client, err := c.Client()
 	if err != nil {
 		return zero, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	select {
 	case c.slots <- struct{}{}:

@@ -1,0 +1,234 @@
+// Package collector exports live libvirt metrics: on every scrape one bulk
+// stats reading of all domains, shared by small sub-collectors that can each
+// be switched on and off.
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/digitalocean/go-libvirt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+const namespace = "libvirt"
+
+// scrape is what a sub-collector gets: the scrape's deadline, the bulk
+// reading (nil if it failed), the domains' definitions and the connection.
+type scrape struct {
+	c       *Collector
+	ctx     context.Context
+	conn    *libvirtconn.Conn
+	reading *domstats.Reading
+	readErr error
+	specs   map[libvirt.UUID]*spec
+	ch      chan<- prometheus.Metric
+}
+
+// domains are the domains of the reading, or an error if there is none.
+func (s *scrape) domains() ([]domstats.Domain, error) {
+	if s.reading == nil {
+		return nil, s.readErr
+	}
+	return s.reading.Domains, nil
+}
+
+type subCollector struct {
+	name      string
+	help      string
+	defaultOn bool
+	groups    libvirt.DomainStatsTypes // bulk stats groups it reads
+	needsSpec bool                     // whether it reads the domain XML
+	update    func(*scrape) error
+}
+
+// subCollectors are all sub-collectors, one file each.
+var subCollectors []subCollector
+
+func register(c subCollector) { subCollectors = append(subCollectors, c) }
+
+// Enabled is the set of sub-collectors chosen by flags.
+type Enabled struct {
+	flags map[string]*bool
+}
+
+// RegisterFlags adds --collector.NAME / --no-collector.NAME for each
+// sub-collector.
+func RegisterFlags(app *kingpin.Application) *Enabled {
+	e := &Enabled{flags: map[string]*bool{}}
+	for _, c := range subCollectors {
+		state := "disabled"
+		if c.defaultOn {
+			state = "enabled"
+		}
+		e.flags[c.name] = app.Flag("collector."+c.name,
+			fmt.Sprintf("Enable the %s collector: %s (default: %s).", c.name, c.help, state)).
+			Default(fmt.Sprint(c.defaultOn)).Bool()
+	}
+	return e
+}
+
+// EnableAll turns every sub-collector on (or, with names, just those).
+func EnableAll(names ...string) *Enabled {
+	e := &Enabled{flags: map[string]*bool{}}
+	for _, c := range subCollectors {
+		on := len(names) == 0
+		for _, n := range names {
+			on = on || n == c.name
+		}
+		e.flags[c.name] = &on
+	}
+	return e
+}
+
+func (e *Enabled) list() []subCollector {
+	var out []subCollector
+	for _, c := range subCollectors {
+		if *e.flags[c.name] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// StatsGroups is the union of the bulk stats groups the enabled
+// sub-collectors read; the history sampler reads the same groups, so one
+// reading can serve both.
+func (e *Enabled) StatsGroups() libvirt.DomainStatsTypes {
+	groups := libvirt.DomainStatsState
+	for _, c := range e.list() {
+		groups |= c.groups
+	}
+	return groups
+}
+
+// Collector is the libvirt collector. WithContext gives the per-scrape
+// prometheus.Collector.
+type Collector struct {
+	conn    *libvirtconn.Conn
+	reader  *domstats.Reader
+	enabled []subCollector
+	specs   *specCache
+	version versionCache
+	logger  *slog.Logger
+}
+
+// New builds the collector over a shared connection and reader.
+func New(conn *libvirtconn.Conn, reader *domstats.Reader, enabled *Enabled, logger *slog.Logger) *Collector {
+	return &Collector{
+		conn:    conn,
+		reader:  reader,
+		enabled: enabled.list(),
+		specs:   newSpecCache(conn),
+		logger:  logger,
+	}
+}
+
+var (
+	upDesc = prometheus.NewDesc(namespace+"_up",
+		"Whether libvirt could be reached (1) or not (0).", nil, nil)
+	domainsDesc = prometheus.NewDesc(namespace+"_domains",
+		"Number of domains, running or not.", nil, nil)
+	scrapeDurationDesc = prometheus.NewDesc("vadvisor_scrape_collector_duration_seconds",
+		"Time a sub-collector took in this scrape.", []string{"collector"}, nil)
+	scrapeSuccessDesc = prometheus.NewDesc("vadvisor_scrape_collector_success",
+		"Whether a sub-collector succeeded in this scrape.", []string{"collector"}, nil)
+	readDurationDesc = prometheus.NewDesc("vadvisor_bulk_stats_duration_seconds",
+		"Time the bulk stats reading of this scrape took.", nil, nil)
+)
+
+// WithContext returns the collector for one scrape, bounded by ctx.
+func (c *Collector) WithContext(ctx context.Context) prometheus.Collector {
+	return &scrapeCollector{c: c, ctx: ctx}
+}
+
+type scrapeCollector struct {
+	c   *Collector
+	ctx context.Context
+}
+
+// Describe sends no descriptors: the collector is unchecked, as the series
+// depend on what libvirt returns.
+func (sc *scrapeCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	c, ctx := sc.c, sc.ctx
+	// While disconnected, ask for a redial now instead of waiting out the
+	// backoff, but give it only a moment.
+	if !c.conn.Connected() {
+		wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		c.conn.WaitConnected(wait)
+		cancel()
+	}
+	s := &scrape{c: c, ctx: ctx, conn: c.conn, ch: ch}
+	s.reading, s.readErr = c.reader.Read(ctx)
+	if s.readErr != nil {
+		c.logger.Debug("bulk stats reading failed", "err", s.readErr)
+	} else {
+		ch <- prometheus.MustNewConstMetric(domainsDesc, prometheus.GaugeValue, float64(len(s.reading.Domains)))
+		ch <- prometheus.MustNewConstMetric(readDurationDesc, prometheus.GaugeValue, s.reading.Duration.Seconds())
+		if c.needSpecs() {
+			s.specs = c.specs.lookup(ctx, s.reading.Domains)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolFloat(c.conn.Connected()))
+
+	var wg sync.WaitGroup
+	for _, sub := range c.enabled {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := sub.update(s)
+			ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, time.Since(start).Seconds(), sub.name)
+			ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, boolFloat(err == nil), sub.name)
+			if err != nil {
+				c.logger.Debug("collector failed", "collector", sub.name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *Collector) needSpecs() bool {
+	for _, sub := range c.enabled {
+		if sub.needsSpec {
+			return true
+		}
+	}
+	return false
+}
+
+// Names lists every sub-collector with whether it is on by default.
+func Names() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range subCollectors {
+		out[c.name] = c.defaultOn
+	}
+	return out
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sortedKeys returns a map's keys in order, for stable output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,100 @@
+package collector
+
+import (
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+)
+
+func init() {
+	register(subCollector{
+		name:      "domain",
+		help:      "domain info, state, CPU time (total, user, system), memory and vCPU count",
+		defaultOn: true,
+		groups:    libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon | libvirt.DomainStatsVCPU,
+		needsSpec: true,
+		update:    updateDomain,
+	})
+}
+
+var (
+	domainInfo = gauge("libvirt_domain_info",
+		"Static facts about a domain; the uuid is the key of the REST API.",
+		"domain", "uuid", "os_type", "os_type_arch", "os_type_machine")
+	domainState = gauge("libvirt_domain_info_state",
+		"Domain state: 0 no state, 1 running, 2 blocked, 3 paused, 4 shutting down, 5 shut off, 6 crashed, 7 pm-suspended.",
+		"domain", "state_desc")
+	domainMaxMemory = gauge("libvirt_domain_info_maximum_memory_bytes",
+		"Maximum memory of a running domain.", "domain")
+	domainMemory = gauge("libvirt_domain_info_memory_usage_bytes",
+		"Memory currently given to a running domain (balloon size).", "domain")
+	domainVCPUs = gauge("libvirt_domain_info_virtual_cpus",
+		"Number of virtual CPUs of a running domain.", "domain")
+	domainCPUTime = counter("libvirt_domain_info_cpu_time_seconds_total",
+		"CPU time used by a running domain.", "domain")
+	domainCPUUser = counter("libvirt_domain_cpu_user_seconds_total",
+		"User CPU time used by a running domain's processes.", "domain")
+	domainCPUSystem = counter("libvirt_domain_cpu_system_seconds_total",
+		"System CPU time used by a running domain's processes.", "domain")
+	domainTimedOut = gauge("libvirt_domain_timed_out",
+		"1 if libvirt could not give the domain's monitor-backed statistics in time (e.g. a hung guest); those series are then absent, never 0.",
+		"domain")
+)
+
+var stateNames = map[uint64]string{
+	uint64(libvirt.DomainNostate):     "no state",
+	uint64(libvirt.DomainRunning):     "running",
+	uint64(libvirt.DomainBlocked):     "blocked",
+	uint64(libvirt.DomainPaused):      "paused",
+	uint64(libvirt.DomainShutdown):    "shutting down",
+	uint64(libvirt.DomainShutoff):     "shut off",
+	uint64(libvirt.DomainCrashed):     "crashed",
+	uint64(libvirt.DomainPmsuspended): "pm suspended",
+}
+
+func updateDomain(s *scrape) error {
+	doms, err := s.domains()
+	if err != nil {
+		return err
+	}
+	for i := range doms {
+		d := &doms[i]
+		info := [3]string{}
+		if sp := s.specs[d.UUID]; sp != nil {
+			info = [3]string{sp.osType, sp.arch, sp.machine}
+		}
+		domainInfo.sendFloat(s.ch, 1, d.Name, domstats.UUIDString(d.UUID), info[0], info[1], info[2])
+		if d.State.OK {
+			name, ok := stateNames[d.State.V]
+			if !ok {
+				name = "unknown"
+			}
+			domainState.send(s.ch, d.State, 1, d.Name, name)
+		}
+		if !d.Active() {
+			continue // a shut-off domain has no live figures
+		}
+		domainMaxMemory.send(s.ch, d.Balloon.Maximum, kibibytes, d.Name)
+		domainMemory.send(s.ch, d.Balloon.Current, kibibytes, d.Name)
+		domainVCPUs.send(s.ch, d.VCPUCurrent, 1, d.Name)
+		domainCPUTime.send(s.ch, d.CPUTime, nanoseconds, d.Name)
+		domainCPUUser.send(s.ch, d.CPUUser, nanoseconds, d.Name)
+		domainCPUSystem.send(s.ch, d.CPUSystem, nanoseconds, d.Name)
+		domainTimedOut.sendFloat(s.ch, boolFloat(d.Incomplete), d.Name)
+	}
+	return nil
+}
+
+// activeDomains calls fn for each running or paused domain of the reading.
+func activeDomains(s *scrape, fn func(d *domstats.Domain)) error {
+	doms, err := s.domains()
+	if err != nil {
+		return err
+	}
+	for i := range doms {
+		if doms[i].Active() {
+			fn(&doms[i])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package collector
+
+import (
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+)
+
+func init() {
+	register(subCollector{
+		name:      "interface",
+		help:      "per-interface network counters and interface facts",
+		defaultOn: true,
+		groups:    libvirt.DomainStatsInterface,
+		needsSpec: true,
+		update:    updateInterface,
+	})
+}
+
+var (
+	ifaceInfo = gauge("libvirt_domain_interface_stats_info", "Facts about a network interface from the domain definition.",
+		"domain", "target_device", "interface_type", "source_bridge", "mac_address", "model_type", "mtu_size")
+	ifaceRxBytes = counter("libvirt_domain_interface_stats_receive_bytes_total", "Bytes received.", "domain", "target_device")
+	ifaceRxPkts  = counter("libvirt_domain_interface_stats_receive_packets_total", "Packets received.", "domain", "target_device")
+	ifaceRxErrs  = counter("libvirt_domain_interface_stats_receive_errors_total", "Receive errors.", "domain", "target_device")
+	ifaceRxDrops = counter("libvirt_domain_interface_stats_receive_drops_total", "Received packets dropped.", "domain", "target_device")
+	ifaceTxBytes = counter("libvirt_domain_interface_stats_transmit_bytes_total", "Bytes transmitted.", "domain", "target_device")
+	ifaceTxPkts  = counter("libvirt_domain_interface_stats_transmit_packets_total", "Packets transmitted.", "domain", "target_device")
+	ifaceTxErrs  = counter("libvirt_domain_interface_stats_transmit_errors_total", "Transmit errors.", "domain", "target_device")
+	ifaceTxDrops = counter("libvirt_domain_interface_stats_transmit_drops_total", "Transmitted packets dropped.", "domain", "target_device")
+)
+
+func updateInterface(s *scrape) error {
+	return activeDomains(s, func(d *domstats.Domain) {
+		seen := map[string]bool{}
+		sp := s.specs[d.UUID]
+		for _, nic := range d.Nets {
+			// An interface with no host device (e.g. user networking or
+			// SR-IOV passthrough) has no name to label it by.
+			if nic.Name == "" || seen[nic.Name] {
+				continue
+			}
+			seen[nic.Name] = true
+			n, t := d.Name, nic.Name
+			if sp != nil {
+				if is, ok := sp.ifaces[t]; ok {
+					ifaceInfo.sendFloat(s.ch, 1, n, t, is.ifaceType, is.bridge, is.mac, is.model, is.mtu)
+				}
+			}
+			ifaceRxBytes.send(s.ch, nic.RxBytes, 1, n, t)
+			ifaceRxPkts.send(s.ch, nic.RxPkts, 1, n, t)
+			ifaceRxErrs.send(s.ch, nic.RxErrs, 1, n, t)
+			ifaceRxDrops.send(s.ch, nic.RxDrop, 1, n, t)
+			ifaceTxBytes.send(s.ch, nic.TxBytes, 1, n, t)
+			ifaceTxPkts.send(s.ch, nic.TxPkts, 1, n, t)
+			ifaceTxErrs.send(s.ch, nic.TxErrs, 1, n, t)
+			ifaceTxDrops.send(s.ch, nic.TxDrop, 1, n, t)
+		}
+	})
+}

@@ -1,0 +1,36 @@
+package collector
+
+import (
+	"strconv"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+)
+
+func init() {
+	register(subCollector{
+		name:      "iothread",
+		help:      "IOThread polling settings of domains that define IOThreads",
+		defaultOn: true,
+		groups:    libvirt.DomainStatsIothread,
+		update:    updateIOThread,
+	})
+}
+
+var (
+	iothreadPollMax    = gauge("libvirt_domain_iothread_poll_max_seconds", "Maximum polling time of the IOThread (0: polling off).", "domain", "iothread")
+	iothreadPollGrow   = gauge("libvirt_domain_iothread_poll_grow", "Polling time growth factor of the IOThread.", "domain", "iothread")
+	iothreadPollShrink = gauge("libvirt_domain_iothread_poll_shrink", "Polling time shrink divisor of the IOThread.", "domain", "iothread")
+)
+
+func updateIOThread(s *scrape) error {
+	return activeDomains(s, func(d *domstats.Domain) {
+		for _, t := range d.IOThreads {
+			id := strconv.FormatUint(t.ID, 10)
+			iothreadPollMax.send(s.ch, t.PollMaxNs, nanoseconds, d.Name, id)
+			iothreadPollGrow.send(s.ch, t.PollGrow, 1, d.Name, id)
+			iothreadPollShrink.send(s.ch, t.PollShrink, 1, d.Name, id)
+		}
+	})
+}

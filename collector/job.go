@@ -1,0 +1,82 @@
+package collector
+
+import (
+	"sync"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+func init() {
+	register(subCollector{
+		name:   "job",
+		help:   "progress of domain jobs such as migrations and dumps (one call per running domain)",
+		update: updateJob,
+	})
+}
+
+var (
+	jobType          = gauge("libvirt_domain_job_info_type", "Job type: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled.", "domain")
+	jobTimeElapsed   = gauge("libvirt_domain_job_info_time_elapsed_seconds", "Time since the job started.", "domain")
+	jobTimeRemaining = gauge("libvirt_domain_job_info_time_remaining_seconds", "Estimated time until the job ends.", "domain")
+	jobBytes         = map[string]metric{}
+)
+
+// jobByteFields maps libvirt's job statistics to the inovex names: libvirt
+// calls the file figures disk_*.
+var jobByteFields = map[string]string{
+	"data_total": "data_total", "data_processed": "data_processed", "data_remaining": "data_remaining",
+	"memory_total": "memory_total", "memory_processed": "memory_processed", "memory_remaining": "memory_remaining",
+	"disk_total": "file_total", "disk_processed": "file_processed", "disk_remaining": "file_remaining",
+}
+
+func init() {
+	for field, name := range jobByteFields {
+		jobBytes[field] = gauge("libvirt_domain_job_info_"+name+"_bytes", "Job progress: "+name+" in bytes.", "domain")
+	}
+}
+
+func updateJob(s *scrape) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	err := activeDomains(s, func(d *domstats.Domain) {
+		dom := libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			type job struct {
+				typ    int32
+				params []libvirt.TypedParam
+			}
+			j, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (job, error) {
+				typ, params, err := l.DomainGetJobStats(dom, 0)
+				return job{typ, params}, err
+			})
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			jobType.sendFloat(s.ch, float64(j.typ), d.Name)
+			if j.typ == int32(libvirt.DomainJobNone) {
+				return
+			}
+			jobTimeElapsed.send(s.ch, domstats.Param(j.params, "time_elapsed"), 1e-3, d.Name)
+			jobTimeRemaining.send(s.ch, domstats.Param(j.params, "time_remaining"), 1e-3, d.Name)
+			for _, field := range sortedKeys(jobByteFields) {
+				jobBytes[field].send(s.ch, domstats.Param(j.params, field), 1, d.Name)
+			}
+		}()
+	})
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return firstErr
+}

@@ -1,0 +1,239 @@
+package collector
+
+import (
+	"context"
+	"encoding/xml"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+// specTTL bounds how long a parsed definition is trusted; it is refreshed
+// sooner when the domain restarts or reports a device it does not name.
+const specTTL = 5 * time.Minute
+
+// spec is what the collectors need from a domain's XML definition.
+type spec struct {
+	id                    int32 // domain id when fetched: a restart makes a new live XML
+	fetched               time.Time
+	osType, arch, machine string
+	disks                 map[string]diskSpec // by target device
+	ifaces                map[string]ifaceSpec
+	nova                  *novaInstance
+}
+
+type diskSpec struct {
+	diskType, bus, driverName, driverType, driverCache, driverDiscard string
+	serial, sourceFile, sourceProtocol                                string
+}
+
+type ifaceSpec struct {
+	ifaceType, bridge, mac, model, mtu string
+}
+
+// novaInstance is OpenStack Nova's metadata in the domain XML.
+type novaInstance struct {
+	Name   string `xml:"name"`
+	Flavor struct {
+		Name string `xml:"name,attr"`
+	} `xml:"flavor"`
+	Owner struct {
+		User struct {
+			UUID string `xml:"uuid,attr"`
+			Name string `xml:",chardata"`
+		} `xml:"user"`
+		Project struct {
+			UUID string `xml:"uuid,attr"`
+			Name string `xml:",chardata"`
+		} `xml:"project"`
+	} `xml:"owner"`
+}
+
+// parseSpec extracts the facts the collectors export from a domain's XML.
+func parseSpec(doc string) (*spec, error) {
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(doc); err != nil {
+		return nil, err
+	}
+	s := &spec{disks: map[string]diskSpec{}, ifaces: map[string]ifaceSpec{}}
+	if d.OS != nil && d.OS.Type != nil {
+		s.osType, s.arch, s.machine = d.OS.Type.Type, d.OS.Type.Arch, d.OS.Type.Machine
+	}
+	if d.Devices != nil {
+		for _, disk := range d.Devices.Disks {
+			if disk.Target == nil || disk.Target.Dev == "" {
+				continue
+			}
+			ds := diskSpec{bus: disk.Target.Bus, serial: disk.Serial}
+			if drv := disk.Driver; drv != nil {
+				ds.driverName, ds.driverType, ds.driverCache, ds.driverDiscard = drv.Name, drv.Type, drv.Cache, drv.Discard
+			}
+			if src := disk.Source; src != nil {
+				switch {
+				case src.File != nil:
+					ds.diskType, ds.sourceFile = "file", src.File.File
+				case src.Block != nil:
+					ds.diskType, ds.sourceFile = "block", src.Block.Dev
+				case src.Network != nil:
+					ds.diskType, ds.sourceProtocol, ds.sourceFile = "network", src.Network.Protocol, src.Network.Name
+				case src.Volume != nil:
+					ds.diskType, ds.sourceFile = "volume", src.Volume.Pool+"/"+src.Volume.Volume
+				case src.Dir != nil:
+					ds.diskType, ds.sourceFile = "dir", src.Dir.Dir
+				}
+			}
+			s.disks[disk.Target.Dev] = ds
+		}
+		for _, nic := range d.Devices.Interfaces {
+			if nic.Target == nil || nic.Target.Dev == "" {
+				continue // no device on the host: no stats either
+			}
+			is := ifaceSpec{}
+			if nic.MAC != nil {
+				is.mac = nic.MAC.Address
+			}
+			if nic.Model != nil {
+				is.model = nic.Model.Type
+			}
+			if nic.MTU != nil {
+				is.mtu = strconv.FormatUint(uint64(nic.MTU.Size), 10)
+			}
+			if src := nic.Source; src != nil {
+				switch {
+				case src.Bridge != nil:
+					is.ifaceType, is.bridge = "bridge", src.Bridge.Bridge
+				case src.Network != nil:
+					is.ifaceType, is.bridge = "network", src.Network.Bridge
+				case src.Direct != nil:
+					is.ifaceType, is.bridge = "direct", src.Direct.Dev
+				case src.Ethernet != nil:
+					is.ifaceType = "ethernet"
+				case src.User != nil:
+					is.ifaceType = "user"
+				case src.VHostUser != nil:
+					is.ifaceType = "vhostuser"
+				case src.Hostdev != nil:
+					is.ifaceType = "hostdev"
+				case src.VDPA != nil:
+					is.ifaceType = "vdpa"
+				}
+			}
+			s.ifaces[nic.Target.Dev] = is
+		}
+	}
+	if d.Metadata != nil {
+		s.nova = parseNova(d.Metadata.XML)
+	}
+	return s, nil
+}
+
+func parseNova(metadata string) *novaInstance {
+	// The metadata holds elements of any namespace; find Nova's instance.
+	dec := xml.NewDecoder(strings.NewReader(metadata))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok || start.Name.Local != "instance" || !isNovaNamespace(start.Name.Space) {
+			continue
+		}
+		var n novaInstance
+		if dec.DecodeElement(&n, &start) != nil {
+			return nil
+		}
+		return &n
+	}
+}
+
+func isNovaNamespace(ns string) bool {
+	return strings.HasPrefix(ns, "http://openstack.org/xmlns/libvirt/nova/")
+}
+
+// specCache keeps parsed definitions by domain uuid.
+type specCache struct {
+	conn *libvirtconn.Conn
+	mu   sync.Mutex
+	m    map[libvirt.UUID]*spec
+}
+
+func newSpecCache(conn *libvirtconn.Conn) *specCache {
+	return &specCache{conn: conn, m: map[libvirt.UUID]*spec{}}
+}
+
+// lookup returns the definitions of the domains, fetching those it lacks or
+// that are stale. A domain whose XML cannot be had is left out.
+func (c *specCache) lookup(ctx context.Context, doms []domstats.Domain) map[libvirt.UUID]*spec {
+	now := time.Now()
+	out := make(map[libvirt.UUID]*spec, len(doms))
+	var stale []domstats.Domain
+	c.mu.Lock()
+	live := make(map[libvirt.UUID]bool, len(doms))
+	for _, d := range doms {
+		live[d.UUID] = true
+		s := c.m[d.UUID]
+		if s == nil || s.id != d.ID || now.Sub(s.fetched) > specTTL || !s.names(&d) {
+			stale = append(stale, d)
+			continue
+		}
+		out[d.UUID] = s
+	}
+	for uuid := range c.m {
+		if !live[uuid] {
+			delete(c.m, uuid) // the domain is gone
+		}
+	}
+	c.mu.Unlock()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, d := range stale {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			doc, err := libvirtconn.Do(ctx, c.conn, func(l *libvirt.Libvirt) (string, error) {
+				return l.DomainGetXMLDesc(libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}, 0)
+			})
+			if err != nil {
+				return
+			}
+			s, err := parseSpec(doc)
+			if err != nil {
+				return
+			}
+			s.id, s.fetched = d.ID, now
+			mu.Lock()
+			out[d.UUID] = s
+			mu.Unlock()
+			c.mu.Lock()
+			c.m[d.UUID] = s
+			c.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// names reports whether the definition knows every device the stats name,
+// so that a hot-plugged device refreshes it.
+func (s *spec) names(d *domstats.Domain) bool {
+	for _, b := range d.Blocks {
+		if _, ok := s.disks[b.Name]; !ok && b.Name != "" {
+			return false
+		}
+	}
+	for _, n := range d.Nets {
+		if _, ok := s.ifaces[n.Name]; !ok && n.Name != "" {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,80 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+func init() {
+	register(subCollector{
+		name:      "version",
+		help:      "libvirt and hypervisor versions",
+		defaultOn: true,
+		update:    updateVersion,
+	})
+}
+
+var versionInfo = gauge("libvirt_versions_info", "Versions of the libvirt daemon and of the hypervisor it drives.",
+	"hypervisor_type", "hypervisor_running", "libvirtd_running")
+
+// versionTimeout bounds the version calls: libvirtd's QEMU driver takes
+// seconds to answer the hypervisor version, far more than a scrape may.
+const versionTimeout = 30 * time.Second
+
+type versions struct{ hvType, hv, lib string }
+
+// versionCache reads the versions once per connection, in the background.
+type versionCache struct {
+	mu       sync.Mutex
+	conn     uint64 // connection the versions were read on
+	v        *versions
+	fetching bool
+}
+
+func updateVersion(s *scrape) error {
+	vc := &s.c.version
+	current := s.conn.Connects()
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	if vc.conn != current && !vc.fetching {
+		vc.fetching = true
+		go vc.fetch(s.conn, current)
+	}
+	if vc.v == nil {
+		return nil // not read yet: nothing rather than a guess
+	}
+	versionInfo.sendFloat(s.ch, 1, vc.v.hvType, vc.v.hv, vc.v.lib)
+	return nil
+}
+
+func (vc *versionCache) fetch(conn *libvirtconn.Conn, connection uint64) {
+	v, err := libvirtconn.DoWithin(context.Background(), conn, versionTimeout, func(l *libvirt.Libvirt) (versions, error) {
+		hvType, err := l.ConnectGetType()
+		if err != nil {
+			return versions{}, err
+		}
+		hv, err := l.ConnectGetVersion()
+		if err != nil {
+			return versions{}, err
+		}
+		lib, err := l.ConnectGetLibVersion()
+		return versions{hvType, versionString(hv), versionString(lib)}, err
+	})
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	vc.fetching = false
+	if err == nil {
+		vc.v, vc.conn = &v, connection
+	}
+}
+
+// versionString turns libvirt's major*1e6 + minor*1e3 + release into text.
+func versionString(v uint64) string {
+	return fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000)
+}
