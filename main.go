@@ -38,8 +38,8 @@ func run(args []string) int {
 		metricsPath  = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		maxRequests  = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
 		libvirtURI   = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
-		callTimeout  = app.Flag("libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.").Default("3s").Duration()
-		scrapeMargin = app.Flag("web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.").Default("0.25s").Duration()
+		callTimeout  = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
+		scrapeMargin = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
 		webConfig    = webflag.AddFlags(app, ":8181")
 	)
 	enabled := collector.RegisterFlags(app)
@@ -153,4 +153,28 @@ func metricsHandler(metrics *collector.Collector, registry *prometheus.Registry,
 		scrape.MustRegister(metrics.WithContext(ctx))
 		promhttp.HandlerFor(prometheus.Gatherers{registry, scrape}, opts).ServeHTTP(w, r)
 	})
+}
+
+// namedDuration is a duration flag whose parse error names the flag:
+// kingpin's own says only "invalid duration".
+type namedDuration struct {
+	name string
+	d    *time.Duration
+}
+
+func (n namedDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("--%s: %q is not a duration (e.g. 500ms, 3s, 1m)", n.name, s)
+	}
+	*n.d = d
+	return nil
+}
+
+func (n namedDuration) String() string { return n.d.String() }
+
+func durationFlag(app *kingpin.Application, name, help, def string) *time.Duration {
+	d := new(time.Duration)
+	app.Flag(name, help).Default(def).SetValue(namedDuration{name, d})
+	return d
 }

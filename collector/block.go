@@ -37,8 +37,14 @@ var (
 
 func updateBlock(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
+		if sp := s.specs[d.UUID]; sp != nil {
+			for _, t := range sortedKeys(sp.disks) {
+				ds := sp.disks[t]
+				blockInfo.sendFloat(s.ch, 1, d.Name, t, ds.diskType, ds.bus, ds.driverName, ds.driverType, ds.driverCache, ds.driverDiscard,
+					ds.serial, ds.sourceFile, ds.sourceProtocol)
+			}
+		}
 		seen := map[string]bool{}
-		sp := s.specs[d.UUID]
 		for _, b := range d.Blocks {
 			// Without a name there is no label to tell disks apart; a name
 			// seen twice would make duplicate series.
@@ -47,12 +53,6 @@ func updateBlock(s *scrape) error {
 			}
 			seen[b.Name] = true
 			n, t := d.Name, b.Name
-			if sp != nil {
-				if ds, ok := sp.disks[t]; ok {
-					blockInfo.sendFloat(s.ch, 1, n, t, ds.diskType, ds.bus, ds.driverName, ds.driverType, ds.driverCache, ds.driverDiscard,
-						ds.serial, ds.sourceFile, ds.sourceProtocol)
-				}
-			}
 			blockReadBytes.send(s.ch, b.RdBytes, 1, n, t)
 			blockReadReqs.send(s.ch, b.RdReqs, 1, n, t)
 			blockReadTime.send(s.ch, b.RdTimes, nanoseconds, n, t)

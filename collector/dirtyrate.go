@@ -31,6 +31,6 @@ func updateDirtyRate(s *scrape) error {
 		}
 		dirtyRateStart.send(s.ch, r.CalcStartTime, 1, d.Name)
 		dirtyRatePeriod.send(s.ch, r.CalcPeriod, 1, d.Name)
-		dirtyRate.send(s.ch, r.MegabytesPerSecond, 1<<20, d.Name)
+		dirtyRate.send(s.ch, r.MegabytesPerSecond, mebibytes, d.Name)
 	})
 }

@@ -32,8 +32,13 @@ var (
 
 func updateInterface(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
+		if sp := s.specs[d.UUID]; sp != nil {
+			for _, t := range sortedKeys(sp.ifaces) {
+				is := sp.ifaces[t]
+				ifaceInfo.sendFloat(s.ch, 1, d.Name, t, is.ifaceType, is.bridge, is.mac, is.model, is.mtu)
+			}
+		}
 		seen := map[string]bool{}
-		sp := s.specs[d.UUID]
 		for _, nic := range d.Nets {
 			// An interface with no host device (e.g. user networking or
 			// SR-IOV passthrough) has no name to label it by.
@@ -42,11 +47,6 @@ func updateInterface(s *scrape) error {
 			}
 			seen[nic.Name] = true
 			n, t := d.Name, nic.Name
-			if sp != nil {
-				if is, ok := sp.ifaces[t]; ok {
-					ifaceInfo.sendFloat(s.ch, 1, n, t, is.ifaceType, is.bridge, is.mac, is.model, is.mtu)
-				}
-			}
 			ifaceRxBytes.send(s.ch, nic.RxBytes, 1, n, t)
 			ifaceRxPkts.send(s.ch, nic.RxPkts, 1, n, t)
 			ifaceRxErrs.send(s.ch, nic.RxErrs, 1, n, t)

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/digitalocean/go-libvirt"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/libvirtconn"
@@ -63,15 +64,7 @@ func updateJob(s *scrape) error {
 				mu.Unlock()
 				return
 			}
-			jobType.sendFloat(s.ch, float64(j.typ), d.Name)
-			if j.typ == int32(libvirt.DomainJobNone) {
-				return
-			}
-			jobTimeElapsed.send(s.ch, domstats.Param(j.params, "time_elapsed"), 1e-3, d.Name)
-			jobTimeRemaining.send(s.ch, domstats.Param(j.params, "time_remaining"), 1e-3, d.Name)
-			for _, field := range sortedKeys(jobByteFields) {
-				jobBytes[field].send(s.ch, domstats.Param(j.params, field), 1, d.Name)
-			}
+			sendJob(s.ch, d.Name, j.typ, j.params)
 		}()
 	})
 	wg.Wait()
@@ -79,4 +72,17 @@ func updateJob(s *scrape) error {
 		return err
 	}
 	return firstErr
+}
+
+// sendJob exports one domain's job statistics; times come in milliseconds.
+func sendJob(ch chan<- prometheus.Metric, domain string, typ int32, params []libvirt.TypedParam) {
+	jobType.sendFloat(ch, float64(typ), domain)
+	if typ == int32(libvirt.DomainJobNone) {
+		return
+	}
+	jobTimeElapsed.send(ch, domstats.Param(params, "time_elapsed"), milliseconds, domain)
+	jobTimeRemaining.send(ch, domstats.Param(params, "time_remaining"), milliseconds, domain)
+	for _, field := range sortedKeys(jobByteFields) {
+		jobBytes[field].send(ch, domstats.Param(params, field), 1, domain)
+	}
 }

@@ -20,10 +20,11 @@ func counter(name, help string, labels ...string) metric {
 	return metric{prometheus.NewDesc(name, help, labels, nil), prometheus.CounterValue}
 }
 
-// send exports v times scale, but only if libvirt returned it.
-func (m metric) send(ch chan<- prometheus.Metric, v domstats.Value, scale float64, labels ...string) {
+// send exports v in base units (v / perUnit), but only if libvirt
+// returned it.
+func (m metric) send(ch chan<- prometheus.Metric, v domstats.Value, perUnit float64, labels ...string) {
 	if v.OK {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(v.V)*scale, labels...)
+		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(v.V)/perUnit, labels...)
 	}
 }
 
@@ -31,8 +32,11 @@ func (m metric) sendFloat(ch chan<- prometheus.Metric, v float64, labels ...stri
 	ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v, labels...)
 }
 
-// Unit conversions to base units.
+// How many of libvirt's units make one base unit (divisors that keep whole
+// values exact).
 const (
-	nanoseconds = 1e-9
-	kibibytes   = 1024
+	nanoseconds  = 1e9
+	milliseconds = 1e3
+	kibibytes    = 1.0 / 1024
+	mebibytes    = 1.0 / (1 << 20)
 )

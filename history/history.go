@@ -35,15 +35,17 @@ type History struct {
 	rings map[libvirt.UUID]*ring
 	last  int64 // Unix nanoseconds of the newest reading recorded
 
-	stats struct {
-		sync.Mutex
-		lastDuration time.Duration
-		lastTime     time.Time
-		samples      uint64
-		failures     uint64
-		missed       uint64
-		failing      bool
-	}
+	statsMu sync.Mutex
+	stats   counters
+}
+
+type counters struct {
+	lastDuration time.Duration
+	lastTime     time.Time
+	samples      uint64
+	failures     uint64
+	missed       uint64
+	failing      bool
 }
 
 // New checks the settings; sampling starts with Run.
@@ -90,9 +92,9 @@ func (h *History) Run(ctx context.Context) {
 		h.tick(ctx)
 		due := int64(time.Since(start)/h.interval) + 1
 		if skipped := due - next - 1; skipped > 0 {
-			h.stats.Lock()
+			h.statsMu.Lock()
 			h.stats.missed += uint64(skipped)
-			h.stats.Unlock()
+			h.statsMu.Unlock()
 		}
 		next = due
 		timer.Reset(time.Until(start.Add(time.Duration(next) * h.interval)))
@@ -120,8 +122,8 @@ func (h *History) tick(ctx context.Context) {
 		}
 	}
 	h.record(r)
-	h.stats.Lock()
-	defer h.stats.Unlock()
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
 	h.stats.lastDuration = time.Since(begin)
 	h.stats.lastTime = r.Time
 	h.stats.samples++
@@ -133,8 +135,8 @@ func (h *History) tick(ctx context.Context) {
 
 // failed counts a tick without a reading; the log says so once per outage.
 func (h *History) failed(err error) {
-	h.stats.Lock()
-	defer h.stats.Unlock()
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
 	h.stats.failures++
 	if !h.stats.failing {
 		h.stats.failing = true

@@ -30,9 +30,9 @@ func (h *History) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (h *History) Collect(ch chan<- prometheus.Metric) {
-	h.stats.Lock()
+	h.statsMu.Lock()
 	s := h.stats
-	h.stats.Unlock()
+	h.statsMu.Unlock()
 	if s.samples > 0 {
 		ch <- prometheus.MustNewConstMetric(lastDurationDesc, prometheus.GaugeValue, s.lastDuration.Seconds())
 		ch <- prometheus.MustNewConstMetric(lastTimeDesc, prometheus.GaugeValue, float64(s.lastTime.UnixNano())/1e9)

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -142,4 +145,27 @@ func TestNode(t testing.TB, prefix string, n int) string {
 		t.Fatal(err)
 	}
 	return "test+unix://" + path
+}
+
+// SampleInterval is 100ms, the history interval the tests of issue 3 ask
+// for, unless this machine runs so many guests that one bulk reading of
+// groups takes longer than half of that: then the interval grows so that
+// every tick still gets its sample.
+func SampleInterval(t testing.TB, conn *libvirtconn.Conn, groups libvirt.DomainStatsTypes) time.Duration {
+	t.Helper()
+	reader := domstats.NewReader(conn, groups)
+	var slowest time.Duration
+	for range 3 {
+		r, err := reader.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, r.Duration)
+	}
+	interval := 100 * time.Millisecond
+	if slowest > interval/2 {
+		interval = (2*slowest/interval + 1) * interval
+		t.Logf("a bulk reading takes %s here: sampling every %s", slowest, interval)
+	}
+	return interval
 }

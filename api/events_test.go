@@ -1,0 +1,591 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vadvisor/vadvisor/events"
+	"github.com/vadvisor/vadvisor/internal/testbed"
+)
+
+// evLine is an event as a client decodes it.
+type evLine struct {
+	DomainName string    `json:"domain_name"`
+	DomainID   string    `json:"domain_id"`
+	Timestamp  time.Time `json:"timestamp"`
+	EventType  string    `json:"event_type"`
+	Reason     string    `json:"reason"`
+	ID         uint64    `json:"id"`
+	Reconciled bool      `json:"reconciled"`
+}
+
+func (e evLine) String() string { return e.EventType + "/" + e.Reason }
+
+// eventsServer serves store over real HTTP; the API's lifetime context
+// is cancelled by stop (and when the test ends).
+func eventsServer(t *testing.T, store *events.Store, opts EventsOptions) (srv *httptest.Server, stop context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	mux := http.NewServeMux()
+	NewEvents(ctx, store, opts, testbed.Logger(t)).Register(mux)
+	srv = httptest.NewServer(mux)
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return srv, cancel
+}
+
+// liveEvents subscribes a store to the real libvirtd.
+func liveEvents(t *testing.T) (*events.Store, *events.Subscriber) {
+	t.Helper()
+	conn := testbed.Conn(t, testbed.SystemURI)
+	store := events.NewStore(time.Hour, events.DefaultMaxEvents)
+	sub := events.NewSubscriber(conn, store, testbed.Logger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, 10*time.Second, "the event subscription", sub.Subscribed)
+	return store, sub
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// history GETs the events and decodes them.
+func getHistory(t *testing.T, srv *httptest.Server, query string) []evLine {
+	t.Helper()
+	resp, err := http.Get(srv.URL + eventsPath + "?" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("GET ?%s: %s, %s: %s", query, resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+	var out []evLine
+	for _, l := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		var e evLine
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// stream is an open event stream read line by line.
+type stream struct {
+	resp  *http.Response
+	lines chan string
+}
+
+func openStream(t *testing.T, client *http.Client, srv *httptest.Server, query string) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+eventsPath+"?stream=true&"+query, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("stream ?%s: %s %s: %s", query, resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+	s := &stream{resp: resp, lines: make(chan string, 1<<20)}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	return s
+}
+
+// next returns the next line; ok is false at the end of the stream.
+func (s *stream) next(t *testing.T, timeout time.Duration) (line string, ok bool) {
+	t.Helper()
+	select {
+	case l, ok := <-s.lines:
+		return l, ok
+	case <-time.After(timeout):
+		t.Fatalf("no line within %s", timeout)
+		return "", false
+	}
+}
+
+// events reads until it has n events of the domain, skipping heartbeats
+// and other domains' events (other tests share the daemon).
+func (s *stream) events(t *testing.T, domain string, n int, timeout time.Duration) []evLine {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got []evLine
+	for len(got) < n {
+		l, ok := s.next(t, time.Until(deadline))
+		if !ok {
+			t.Fatalf("stream ended after %v", got)
+		}
+		if l == "" {
+			continue
+		}
+		var e evLine
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if domain == "" || e.DomainName == domain {
+			got = append(got, e)
+		}
+	}
+	return got
+}
+
+func names(evs []evLine) string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, e.String())
+	}
+	return strings.Join(s, " ")
+}
+
+func TestEventsOfRealGuests(t *testing.T) {
+	guest := testbed.Guests(t, "vadv-ev", 1)[0]
+	const fresh = "vadv-evtmp"
+	exec.Command("virsh", "-c", testbed.SystemURI, "undefine", fresh).Run()
+	store, _ := liveEvents(t)
+	srv, _ := eventsServer(t, store, EventsOptions{})
+	live := openStream(t, http.DefaultClient, srv, "")
+	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "undefine", fresh).Run() })
+	xml := filepathTemp(t, "<domain type='qemu'><name>"+fresh+"</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"+
+		"<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
+
+	steps := []struct {
+		domain string
+		virsh  []string
+		want   string
+	}{
+		{guest, []string{"suspend", guest}, "Suspended/Paused"},
+		{guest, []string{"resume", guest}, "Resumed/Unpaused"},
+		{guest, []string{"destroy", guest}, "Shutdown/Host Stopped/Destroyed"},
+		{guest, []string{"start", guest}, "Resumed/Unpaused Started/Booted"},
+		{fresh, []string{"define", xml}, "Defined/Added"},
+		{fresh, []string{"undefine", fresh}, "Undefined/Removed"},
+	}
+	for _, step := range steps {
+		before := time.Now()
+		testbed.Virsh(t, step.virsh...)
+		done := time.Now()
+		n := len(strings.Fields(step.want))
+		got := live.events(t, step.domain, n, time.Second)
+		if names(got) != step.want {
+			t.Errorf("virsh %s: stream got %s, want %s", strings.Join(step.virsh, " "), names(got), step.want)
+		}
+		uuid := testbed.Virsh(t, "domuuid", guest)
+		if step.domain == fresh {
+			uuid = got[0].DomainID // gone by now; checked against the history instead
+		}
+		for _, e := range got {
+			if e.DomainID != uuid || e.Reconciled || e.Timestamp.Before(before.Add(-time.Millisecond)) || e.Timestamp.After(done.Add(time.Second)) {
+				t.Errorf("virsh %s: event %+v (want domain_id %s, a time within the command)", strings.Join(step.virsh, " "), e, uuid)
+			}
+		}
+		var hist []evLine
+		for _, e := range getHistory(t, srv, "max_events=1000&start_time="+url.QueryEscape(before.UTC().Format(time.RFC3339Nano))) {
+			if e.DomainName == step.domain {
+				hist = append(hist, e)
+			}
+		}
+		if fmt.Sprint(hist) != fmt.Sprint(got) {
+			t.Errorf("virsh %s: history has %v, the stream had %v", strings.Join(step.virsh, " "), hist, got)
+		}
+	}
+}
+
+func filepathTemp(t *testing.T, content string) string {
+	path := t.TempDir() + "/domain.xml"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// seeded is a store with one event of each type, a millisecond apart,
+// for domains vm0..vm2.
+func seeded(t *testing.T) (*events.Store, []events.Event) {
+	store := events.NewStore(time.Hour, 1000)
+	var evs []events.Event
+	for i := 0; i < 27; i++ {
+		evs = append(evs, store.Add(events.Event{Type: events.Type(i % 9), DomainName: "vm" + strconv.Itoa(i%3), DomainUUID: "uuid-" + strconv.Itoa(i%3)}))
+		time.Sleep(time.Millisecond)
+	}
+	return store, evs
+}
+
+func idsOf(evs []evLine) []uint64 {
+	var out []uint64
+	for _, e := range evs {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func TestEventsHistoryQueries(t *testing.T) {
+	store, evs := seeded(t)
+	srv, _ := eventsServer(t, store, EventsOptions{})
+	id := func(is ...int) []uint64 {
+		var out []uint64
+		for _, i := range is {
+			out = append(out, evs[i].ID)
+		}
+		return out
+	}
+	at := func(i int, layout string, loc *time.Location) string {
+		return url.QueryEscape(evs[i].Time.In(loc).Format(layout))
+	}
+	plus2 := time.FixedZone("", 2*3600)
+	cases := []struct {
+		query string
+		want  []uint64
+	}{
+		{"", id(17, 18, 19, 20, 21, 22, 23, 24, 25, 26)},
+		{"max_events=3", id(24, 25, 26)},
+		{"started_events=true&max_events=100", id(2, 11, 20)},
+		{"started_events=true&crashed_events=true&stopped_events=false", id(2, 8, 11, 17, 20, 26)},
+		{"pmsuspended_events=true&all_events=true&max_events=2", id(25, 26)},
+		{"all_events=false&max_events=2", id(25, 26)},
+		{"defined_events=true&undefined_events=true&suspended_events=true&resumed_events=true&shutdown_events=true&max_events=100", id(0, 1, 3, 4, 6, 9, 10, 12, 13, 15, 18, 19, 21, 22, 24)},
+		{"start_time=" + at(3, time.RFC3339Nano, time.UTC) + "&end_time=" + at(5, time.RFC3339Nano, time.UTC), id(3, 4, 5)},
+		{"start_time=" + at(3, time.RFC3339Nano, plus2) + "&end_time=" + at(5, time.RFC3339Nano, plus2), id(3, 4, 5)},
+		{"start_time=" + at(3, "2006-01-02T15:04:05.999999999", time.UTC) + "&end_time=" + at(5, "2006-01-02T15:04:05.999999999", time.UTC), id(3, 4, 5)},
+		// An unencoded "+" of an offset arrives as a space and is still read.
+		{"end_time=" + strings.Replace(evs[1].Time.In(plus2).Format(time.RFC3339Nano), "+", "%20", 1), id(0, 1)},
+		{"start_time=" + at(20, time.RFC3339Nano, time.UTC) + "&max_events=2&stopped_events=true", id(23)},
+		{"since=" + strconv.FormatUint(evs[24].ID, 10), id(25, 26)},
+		{"end_time=2000-01-01T00:00:00Z", nil},
+	}
+	for _, tc := range cases {
+		if got := idsOf(getHistory(t, srv, tc.query)); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("?%s: got %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	got := getHistory(t, srv, "max_events=1")
+	want := evLine{DomainName: "vm2", DomainID: "uuid-2", Timestamp: evs[26].Time, EventType: "Crashed", Reason: "Panicked", ID: evs[26].ID}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("last event %+v, want %+v", got, want)
+	}
+}
+
+func TestEventsBadParameters(t *testing.T) {
+	srv, _ := eventsServer(t, events.NewStore(time.Hour, 10), EventsOptions{})
+	cases := []struct{ query, param string }{
+		{"stream=yes", "stream"},
+		{"stream=", "stream"},
+		{"stream=TRUE", "stream"},
+		{"all_events=1", "all_events"},
+		{"crashed_events=on", "crashed_events"},
+		{"started_events", "started_events"},
+		{"start_time=yesterday", "start_time"},
+		{"end_time=2026-13-01T00:00:00Z", "end_time"},
+		{"start_time=1732390000", "start_time"},
+		{"max_events=0", "max_events"},
+		{"max_events=-5", "max_events"},
+		{"max_events=ten", "max_events"},
+		{"max_events=1.5", "max_events"},
+		{"since=-1", "since"},
+		{"since=abc", "since"},
+		{"max_events=5&max_events=6", "max_events"},
+		{"maxevents=5", "maxevents"},
+		{"started_event=true", "started_event"},
+		{"stream=true&max_events=5", "max_events"},
+		{"stream=true&start_time=2026-11-23T00:00:00Z", "start_time"},
+		{"start_time=2026-11-23T01:00:00Z&end_time=2026-11-23T00:00:00Z", "start_time"},
+		{"max_events=%zz", "malformed"},
+	}
+	for _, tc := range cases {
+		resp, err := http.Get(srv.URL + eventsPath + "?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/json" || err != nil || !strings.Contains(body.Error, tc.param) {
+			t.Errorf("?%s: %s %s, error %q (%v); want 400 with a JSON error naming %s", tc.query, resp.Status, resp.Header.Get("Content-Type"), body.Error, err, tc.param)
+		}
+	}
+	resp, err := http.Post(srv.URL+eventsPath, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %s", resp.Status)
+	}
+}
+
+func TestEventsStreamFiltersAndResume(t *testing.T) {
+	store, evs := seeded(t)
+	srv, _ := eventsServer(t, store, EventsOptions{})
+	// Headers arrive before any event does.
+	started := openStream(t, http.DefaultClient, srv, "started_events=true")
+	all := openStream(t, http.DefaultClient, srv, "")
+	resumed := openStream(t, http.DefaultClient, srv, "since="+strconv.FormatUint(evs[20].ID, 10))
+	var added []events.Event
+	for _, typ := range []events.Type{events.Stopped, events.Started, events.Type(12)} {
+		added = append(added, store.Add(events.Event{Type: typ, Detail: 42, DomainName: "vm", DomainUUID: "u"}))
+	}
+	if got := started.events(t, "", 1, time.Second); got[0].ID != added[1].ID || got[0].String() != "Started/Unknown(42)" {
+		t.Errorf("started_events stream got %+v, want %+v", got, added[1])
+	}
+	if got := all.events(t, "", 3, time.Second); names(got) != "Stopped/Unknown(42) Started/Unknown(42) Unknown(12)/Unknown(42)" {
+		t.Errorf("unfiltered stream got %s", names(got))
+	}
+	// Resuming replays 21..26 from the store, then goes live: no gap, no
+	// duplicate.
+	got := idsOf(resumed.events(t, "", 9, time.Second))
+	for i, id := range got {
+		if id != evs[21].ID+uint64(i) {
+			t.Fatalf("resumed stream got IDs %v, want %d.. in a row", got, evs[21].ID)
+		}
+	}
+}
+
+func TestEventsStreamHeartbeat(t *testing.T) {
+	srv, _ := eventsServer(t, events.NewStore(time.Hour, 10), EventsOptions{Heartbeat: 50 * time.Millisecond})
+	s := openStream(t, http.DefaultClient, srv, "")
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if l, _ := s.next(t, time.Second); l != "" {
+			t.Fatalf("heartbeat %q, want an empty line", l)
+		}
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 500*time.Millisecond {
+		t.Errorf("3 heartbeats took %s at a 50ms interval", d)
+	}
+}
+
+// A client that reads nothing is disconnected once it is StreamBuffer
+// events behind, without holding up the store or a client that keeps up;
+// its last line says where to resume, and resuming there loses nothing.
+func TestEventsStreamLagLimit(t *testing.T) {
+	store := events.NewStore(time.Hour, 500000)
+	srv, _ := eventsServer(t, store, EventsOptions{StreamBuffer: 64, WriteTimeout: time.Minute})
+	// A small receive window, so that the socket buffers fill soon.
+	stuckClient := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}).DialContext}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+eventsPath+"?stream=true", nil)
+	stuck, err := stuckClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Body.Close()
+	keeper := openStream(t, http.DefaultClient, srv, "")
+
+	const n = 200000
+	first := store.Add(events.Event{Type: events.Started, DomainName: "vm", DomainUUID: "u"})
+	start := time.Now()
+	for i := 1; i < n; i++ {
+		store.Add(events.Event{Type: events.Started, DomainName: "vm", DomainUUID: "u"})
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("storing %d events took %s: a stuck client holds up the store", n, d)
+	}
+	waitFor(t, 5*time.Second, "dropped client", func() bool {
+		return metricValue(t, store, "vadvisor_events_stream_clients_dropped_total") == 1
+	})
+	// The client that kept up got everything.
+	kept := keeper.events(t, "", n, 10*time.Second)
+	if kept[0].ID != first.ID || kept[n-1].ID != first.ID+n-1 {
+		t.Errorf("the client that kept up got IDs %d..%d, want %d..%d", kept[0].ID, kept[n-1].ID, first.ID, first.ID+n-1)
+	}
+
+	// Now the stuck client reads what reached it: events in a row, then
+	// the error line.
+	sc := bufio.NewScanner(stuck.Body)
+	var last uint64
+	var final string
+	for sc.Scan() {
+		var e struct {
+			ID    uint64
+			Error string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if e.Error != "" {
+			final = e.Error
+			break
+		}
+		if (last == 0 && e.ID != first.ID) || (last != 0 && e.ID != last+1) {
+			t.Fatalf("stuck client got ID %d after %d", e.ID, last)
+		}
+		last = e.ID
+	}
+	if want := "resume with since=" + strconv.FormatUint(last, 10); !strings.Contains(final, want) {
+		t.Fatalf("final line %q, want one containing %q (after ID %d)", final, want, last)
+	}
+	if last >= first.ID+n-1 {
+		t.Fatalf("the stuck client got all %d events: the test did not make it lag", n)
+	}
+	if sc.Scan() {
+		t.Errorf("line after the error line: %q", sc.Text())
+	}
+	// Resuming where it says replays the rest.
+	s := openStream(t, http.DefaultClient, srv, "since="+strconv.FormatUint(last, 10))
+	rest := s.events(t, "", int(first.ID+n-1-last), 10*time.Second)
+	if rest[0].ID != last+1 || rest[len(rest)-1].ID != first.ID+n-1 {
+		t.Errorf("resume replayed %d..%d, want %d..%d", rest[0].ID, rest[len(rest)-1].ID, last+1, first.ID+n-1)
+	}
+}
+
+// Streams end when the client goes, and when the API's context ends, so
+// that a graceful shutdown never waits for them.
+func TestEventsStreamEnds(t *testing.T) {
+	store := events.NewStore(time.Hour, 10)
+	srv, stop := eventsServer(t, store, EventsOptions{})
+	clients := func() float64 { return metricValue(t, store, "vadvisor_events_stream_clients") }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+eventsPath+"?stream=true", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "connected client", func() bool { return clients() == 1 })
+	cancel()
+	resp.Body.Close()
+	waitFor(t, time.Second, "client gone", func() bool { return clients() == 0 })
+
+	s := openStream(t, http.DefaultClient, srv, "")
+	stop()
+	if l, ok := s.next(t, time.Second); ok {
+		t.Errorf("got %q after shutdown, want the end of the stream", l)
+	}
+	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelShutdown()
+	if err := srv.Config.Shutdown(shutdown); err != nil {
+		t.Errorf("graceful shutdown: %v", err)
+	}
+}
+
+// metricValue is the value of c's one series called name.
+func metricValue(t *testing.T, c prometheus.Collector, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// A guest killed while libvirtd is down shows up in the history as a
+// reconciled Stopped event, and live events flow again afterwards.
+func TestEventsAcrossLibvirtdRestart(t *testing.T) {
+	testbed.Exclusive(t)
+	guests := testbed.Guests(t, "vadv-ev", 2)
+	victim, other := guests[0], guests[1]
+	victimUUID := testbed.Virsh(t, "domuuid", victim)
+	t.Cleanup(func() { testbed.Guests(t, "vadv-ev", 2) }) // restarts the victim
+	store, sub := liveEvents(t)
+	srv, _ := eventsServer(t, store, EventsOptions{})
+	live := openStream(t, http.DefaultClient, srv, "")
+
+	restartLibvirtd(t, func() {
+		pid, err := os.ReadFile("/run/libvirt/qemu/" + victim + ".pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := exec.Command("kill", "-9", strings.TrimSpace(string(pid))).Run(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	waitFor(t, 20*time.Second, "resubscription", func() bool {
+		return sub.Subscribed() && metricValue(t, sub, "vadvisor_events_libvirt_subscriptions_total") == 2
+	})
+
+	got := live.events(t, victim, 1, 5*time.Second)[0]
+	if got.String() != "Stopped/Reconciled" || !got.Reconciled || got.DomainID != victimUUID {
+		t.Errorf("the stream got %+v for the guest killed in the gap, want a reconciled Stopped event", got)
+	}
+	var hist []evLine
+	for _, e := range getHistory(t, srv, "stopped_events=true&max_events=100") {
+		if e.DomainName == victim {
+			hist = append(hist, e)
+		}
+	}
+	if len(hist) != 1 || hist[0] != got {
+		t.Errorf("history has %+v, want %+v", hist, got)
+	}
+	testbed.Virsh(t, "suspend", other)
+	if got := live.events(t, other, 1, time.Second); got[0].String() != "Suspended/Paused" || got[0].Reconciled {
+		t.Errorf("after the restart, suspend gave %+v", got)
+	}
+	testbed.Virsh(t, "resume", other)
+}
+
+// restartLibvirtd stops libvirtd, runs gap while it is down, and starts it again.
+func restartLibvirtd(t *testing.T, gap func()) {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-x", "libvirtd").Output()
+	pid := strings.TrimSpace(string(out))
+	if err != nil || strings.Contains(pid, "\n") {
+		t.Fatalf("want one libvirtd, pgrep says %q (%v)", pid, err)
+	}
+	if err := exec.Command("kill", pid).Run(); err != nil {
+		t.Fatalf("kill libvirtd %s: %v", pid, err)
+	}
+	// Gone, or a zombie when nobody reaps daemons here.
+	waitFor(t, 10*time.Second, "libvirtd exit", func() bool {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		return err != nil || strings.Contains(string(stat), ") Z ")
+	})
+	gap()
+	if out, err := exec.Command("libvirtd", "--daemon").CombinedOutput(); err != nil {
+		t.Fatalf("libvirtd --daemon: %v\n%s", err, out)
+	}
+	waitFor(t, 10*time.Second, "libvirtd", func() bool {
+		return exec.Command("virsh", "-c", testbed.SystemURI, "version").Run() == nil
+	})
+}

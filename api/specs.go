@@ -1,0 +1,142 @@
+package api
+
+import (
+	"encoding/xml"
+	"errors"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+const specsPath = "/api/v1.0/specs"
+
+// maxNameLen bounds a domain name in a request; libvirt has no limit of
+// its own, but no real name comes near it.
+const maxNameLen = 1024
+
+// Specs serves the domain definitions: libvirt's domain XML as JSON.
+type Specs struct {
+	conn   *libvirtconn.Conn
+	logger *slog.Logger
+}
+
+// NewSpecs reads the definitions over conn.
+func NewSpecs(conn *libvirtconn.Conn, logger *slog.Logger) *Specs {
+	return &Specs{conn: conn, logger: logger}
+}
+
+// Register adds /api/v1.0/specs, /api/v1.0/specs/ and
+// /api/v1.0/specs/<uuid-or-name>.
+func (s *Specs) Register(mux *http.ServeMux) {
+	mux.HandleFunc(specsPath, s.serve)
+	mux.HandleFunc(specsPath+"/", s.serve)
+}
+
+type spec struct {
+	uuid libvirt.UUID
+	def  *libvirtxml.Domain
+}
+
+func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
+	if !allowGet(w, r) {
+		return
+	}
+	if r.URL.RawQuery != "" {
+		writeError(w, http.StatusBadRequest, "specs take no query parameters")
+		return
+	}
+	ctx := r.Context()
+	var doms []libvirt.Domain
+	key := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, specsPath), "/")
+	switch {
+	case key == "":
+		list, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
+			doms, _, err := l.ConnectListAllDomains(1, 0)
+			return doms, err
+		})
+		if err != nil {
+			s.libvirtError(w, err)
+			return
+		}
+		doms = list
+	case len(key) > maxNameLen:
+		writeError(w, http.StatusBadRequest, "domain name or uuid too long")
+		return
+	default:
+		dom, err := s.lookup(r, key)
+		if err != nil {
+			if libvirt.IsNotFound(err) {
+				writeError(w, http.StatusNotFound, "no domain with uuid or name "+quote(key))
+				return
+			}
+			s.libvirtError(w, err)
+			return
+		}
+		doms = []libvirt.Domain{dom}
+	}
+
+	specs := make([]spec, 0, len(doms))
+	for _, dom := range doms {
+		text, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) (string, error) {
+			return l.DomainGetXMLDesc(dom, 0)
+		})
+		if err != nil {
+			if libvirt.IsNotFound(err) && key == "" {
+				continue // undefined since the listing
+			}
+			if libvirt.IsNotFound(err) {
+				writeError(w, http.StatusNotFound, "no domain with uuid or name "+quote(key))
+				return
+			}
+			s.libvirtError(w, err)
+			return
+		}
+		def := &libvirtxml.Domain{}
+		if err := xml.Unmarshal([]byte(text), def); err != nil {
+			s.logger.Warn("cannot parse a domain's XML", "domain", dom.Name, "err", err)
+			writeError(w, http.StatusInternalServerError, "cannot parse the XML of domain "+quote(dom.Name))
+			return
+		}
+		specs = append(specs, spec{uuid: dom.UUID, def: def})
+	}
+
+	out := startJSON(w, r)
+	defer out.close()
+	var b []byte
+	for _, sp := range specs {
+		b = appendSpec(b[:0], reflect.ValueOf(sp.def))
+		out.entry(sp.uuid, b)
+	}
+	out.end()
+}
+
+// lookup finds a domain by uuid, then by name: a name may look like a uuid.
+func (s *Specs) lookup(r *http.Request, key string) (libvirt.Domain, error) {
+	if id, err := domstats.ParseUUID(key); err == nil {
+		dom, err := libvirtconn.Do(r.Context(), s.conn, func(l *libvirt.Libvirt) (libvirt.Domain, error) {
+			return l.DomainLookupByUUID(id)
+		})
+		if !libvirt.IsNotFound(err) {
+			return dom, err
+		}
+	}
+	return libvirtconn.Do(r.Context(), s.conn, func(l *libvirt.Libvirt) (libvirt.Domain, error) {
+		return l.DomainLookupByName(key)
+	})
+}
+
+func (s *Specs) libvirtError(w http.ResponseWriter, err error) {
+	if errors.Is(err, libvirtconn.ErrNotConnected) || errors.Is(err, libvirtconn.ErrTimeout) {
+		writeError(w, http.StatusServiceUnavailable, "libvirt unavailable: "+err.Error())
+		return
+	}
+	s.logger.Warn("libvirt call for specs failed", "err", err)
+	writeError(w, http.StatusBadGateway, "libvirt: "+err.Error())
+}

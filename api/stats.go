@@ -1,0 +1,275 @@
+package api
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/history"
+)
+
+const statsPath = "/api/v1.0/stats"
+
+// Stats serves the per-VM history and, with live=true, a fresh reading.
+type Stats struct {
+	history *history.History
+	reader  *domstats.Reader
+	logger  *slog.Logger
+}
+
+// NewStats serves h; live readings come from reader, the one the sampler
+// and the collector share, so a live request never races their calls.
+func NewStats(h *history.History, reader *domstats.Reader, logger *slog.Logger) *Stats {
+	return &Stats{history: h, reader: reader, logger: logger}
+}
+
+// Register adds /api/v1.0/stats, /api/v1.0/stats/ and /api/v1.0/stats/<uuid>.
+func (s *Stats) Register(mux *http.ServeMux) {
+	mux.HandleFunc(statsPath, s.serve)
+	mux.HandleFunc(statsPath+"/", s.serve)
+}
+
+func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
+	if !allowGet(w, r) {
+		return
+	}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "malformed query: "+err.Error())
+		return
+	}
+	live := false
+	for key, vals := range query {
+		if key != "live" {
+			writeError(w, http.StatusBadRequest, "unknown query parameter "+quote(key)+"; the only one is live")
+			return
+		}
+		if len(vals) != 1 || (vals[0] != "true" && vals[0] != "false") {
+			writeError(w, http.StatusBadRequest, "live must be true or false")
+			return
+		}
+		live = vals[0] == "true"
+	}
+	var (
+		id  libvirt.UUID
+		one bool
+	)
+	if rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, statsPath), "/"); rest != "" {
+		var err error
+		if id, err = domstats.ParseUUID(rest); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed uuid "+quote(rest)+": "+err.Error())
+			return
+		}
+		one = true
+	}
+	if live {
+		s.serveLive(w, r, id, one)
+		return
+	}
+	if one {
+		samples, ok := s.history.Samples(id, nil)
+		if !ok {
+			writeError(w, http.StatusNotFound, "no history for VM "+domstats.UUIDString(id))
+			return
+		}
+		out := startJSON(w, r)
+		defer out.close()
+		var d domstats.Domain
+		out.series(id, len(samples), func(b []byte, i int) []byte {
+			samples[i].Decode(&d)
+			return appendSample(b, samples[i].Time(), &d)
+		})
+		out.end()
+		return
+	}
+	out := startJSON(w, r)
+	defer out.close()
+	var (
+		samples []history.Sample
+		d       domstats.Domain
+		ok      bool
+	)
+	for _, id := range s.history.UUIDs() {
+		if samples, ok = s.history.Samples(id, samples); !ok {
+			continue // aged out since the listing
+		}
+		out.series(id, len(samples), func(b []byte, i int) []byte {
+			samples[i].Decode(&d)
+			return appendSample(b, samples[i].Time(), &d)
+		})
+		if out.err != nil {
+			return // the client went away
+		}
+	}
+	out.end()
+}
+
+// serveLive answers with one sample per active VM from a fresh reading.
+func (s *Stats) serveLive(w http.ResponseWriter, r *http.Request, id libvirt.UUID, one bool) {
+	reading, err := s.reader.Read(r.Context())
+	if err != nil {
+		if r.Context().Err() == nil {
+			s.logger.Debug("live stats request failed", "err", err)
+		}
+		writeError(w, http.StatusServiceUnavailable, "cannot read domain stats from libvirt: "+err.Error())
+		return
+	}
+	var doms []*domstats.Domain
+	for i := range reading.Domains {
+		d := &reading.Domains[i]
+		if d.Active() && (!one || d.UUID == id) {
+			doms = append(doms, d)
+		}
+	}
+	if one && len(doms) == 0 {
+		writeError(w, http.StatusNotFound, "no running VM "+domstats.UUIDString(id))
+		return
+	}
+	out := startJSON(w, r)
+	defer out.close()
+	for _, d := range doms {
+		out.series(d.UUID, 1, func(b []byte, _ int) []byte { return appendSample(b, reading.Time, d) })
+	}
+	out.end()
+}
+
+// allowGet answers anything but GET and HEAD with a 405.
+func allowGet(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
+	return false
+}
+
+// quote shortens what a client sent before echoing it in an error.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return string(appendString(nil, s))
+}
+
+// jsonOut streams one JSON object keyed by uuid through a buffer and, when
+// the client accepts it, gzip. After a write error it drops the rest.
+type jsonOut struct {
+	buf   *bufio.Writer
+	gz    *gzip.Writer
+	chunk []byte
+	first bool
+	err   error
+}
+
+var (
+	gzipPool = sync.Pool{New: func() any {
+		gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		return gz
+	}}
+	bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
+)
+
+func startJSON(w http.ResponseWriter, r *http.Request) *jsonOut {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	out := &jsonOut{first: true, chunk: make([]byte, 0, 4096)}
+	var dst io.Writer = w
+	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		out.gz = gzipPool.Get().(*gzip.Writer)
+		out.gz.Reset(w)
+		dst = out.gz
+	}
+	w.WriteHeader(http.StatusOK)
+	out.buf = bufPool.Get().(*bufio.Writer)
+	out.buf.Reset(dst)
+	out.write(append(out.chunk[:0], '{'))
+	return out
+}
+
+func (o *jsonOut) write(b []byte) {
+	if o.err == nil {
+		_, o.err = o.buf.Write(b)
+	}
+}
+
+// key starts the entry of id.
+func (o *jsonOut) key(b []byte, id libvirt.UUID) []byte {
+	if !o.first {
+		b = append(b, ',')
+	}
+	o.first = false
+	b = append(b, '"')
+	b = append(b, domstats.UUIDString(id)...)
+	return append(b, `":`...)
+}
+
+// entry writes "<uuid>":value.
+func (o *jsonOut) entry(id libvirt.UUID, value []byte) {
+	o.write(o.key(o.chunk[:0], id))
+	o.write(value)
+}
+
+// series writes "<uuid>":[...] with n samples, each appended by sample.
+func (o *jsonOut) series(id libvirt.UUID, n int, sample func(b []byte, i int) []byte) {
+	b := append(o.key(o.chunk[:0], id), '[')
+	for i := 0; i < n && o.err == nil; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = sample(b, i)
+		o.write(b)
+		b = b[:0]
+	}
+	o.write(append(b, ']'))
+	o.chunk = b[:0]
+}
+
+func (o *jsonOut) end() {
+	o.write(append(o.chunk[:0], "}\n"...))
+}
+
+// close flushes what is left and returns the writers to their pools.
+func (o *jsonOut) close() {
+	if o.err == nil {
+		o.err = o.buf.Flush()
+	}
+	o.buf.Reset(io.Discard)
+	bufPool.Put(o.buf)
+	if o.gz != nil {
+		if o.err == nil {
+			o.gz.Close()
+		}
+		o.gz.Reset(io.Discard)
+		gzipPool.Put(o.gz)
+	}
+}
+
+// acceptsGzip reads Accept-Encoding: gzip unless its q is 0.
+func acceptsGzip(headers []string) bool {
+	for _, h := range headers {
+		for part := range strings.SplitSeq(h, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			if q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000" {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,494 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+// Samples as API.md has them. Pointers tell null from 0; decoding
+// disallows unknown fields, so a renamed field fails.
+type sampleJSON struct {
+	Timestamp string `json:"timestamp"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	CPU       struct {
+		Usage struct {
+			CPUTime    *float64 `json:"cpu_time"`
+			UserTime   *float64 `json:"user_time"`
+			SystemTime *float64 `json:"system_time"`
+		} `json:"usage"`
+		PerCPU []struct {
+			Index    int      `json:"index"`
+			State    *string  `json:"state"`
+			VCPUTime *float64 `json:"vcpu_time"`
+		} `json:"per_cpu_usage"`
+	} `json:"cpu"`
+	Memory struct {
+		Actual *uint64 `json:"actual"`
+		RSS    *uint64 `json:"rss"`
+		SwapIn *uint64 `json:"swap_in"`
+	} `json:"memory"`
+	Balloon struct {
+		Current *uint64 `json:"current"`
+		Maximum *uint64 `json:"maximum"`
+	} `json:"balloon"`
+	Network struct {
+		Interfaces []struct {
+			Name                                     string
+			RxBytes, RxPackets, RxErrors, RxDropped  *uint64
+			TxBytes, TxPackets, TxErrors, TxDroppped *uint64
+		} `json:"interfaces"`
+	} `json:"network"`
+	DiskIO []struct {
+		Name                          string  `json:"name"`
+		RdReqs                        *uint64 `json:"rd_reqs"`
+		RdBytes                       *uint64 `json:"rd_bytes"`
+		RdTimes                       *uint64 `json:"rd_times"`
+		WrReqs                        *uint64 `json:"wr_reqs"`
+		WrBytes                       *uint64 `json:"wr_bytes"`
+		WrTimes                       *uint64 `json:"wr_times"`
+		FlReqs                        *uint64 `json:"fl_reqs"`
+		FlTimes                       *uint64 `json:"fl_times"`
+		Allocation, Capacity, Physica *uint64
+	} `json:"diskio"`
+}
+
+var timestampRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
+
+const guestPrefix = "vadv-h"
+
+type bed struct {
+	url      string
+	interval time.Duration
+	history  *history.History
+}
+
+// newBed serves the stats and specs of the real test bed, with a history
+// of 20 samples.
+func newBed(t *testing.T) *bed {
+	t.Helper()
+	conn := testbed.Conn(t, testbed.SystemURI)
+	interval := testbed.SampleInterval(t, conn, history.StatsGroups)
+	reader := domstats.NewReader(conn, history.StatsGroups)
+	h, err := history.New(reader, interval, 20*interval, testbed.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	mux := http.NewServeMux()
+	NewStats(h, reader, testbed.Logger(t)).Register(mux)
+	NewSpecs(conn, testbed.Logger(t)).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &bed{url: srv.URL, interval: interval, history: h}
+}
+
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func getStats(t *testing.T, url string) map[string][]sampleJSON {
+	t.Helper()
+	resp, body := get(t, url)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET %s: %s %s: %s", url, resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+	return decodeStats(t, body)
+}
+
+func decodeStats(t *testing.T, body []byte) map[string][]sampleJSON {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var out map[string][]sampleJSON
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("decoding %.300s: %v", body, err)
+	}
+	return out
+}
+
+func uuidOf(t *testing.T, name string) string {
+	return testbed.Virsh(t, "domuuid", name)
+}
+
+func TestStats(t *testing.T) {
+	names := testbed.Guests(t, guestPrefix, 2)
+	b := newBed(t)
+	time.Sleep(22 * b.interval)
+
+	all := getStats(t, b.url+"/api/v1.0/stats/")
+	if noSlash := getStats(t, b.url+"/api/v1.0/stats"); len(noSlash) != len(all) {
+		t.Errorf("/stats has %d VMs, /stats/ %d", len(noSlash), len(all))
+	}
+	for _, name := range names {
+		id := uuidOf(t, name)
+		samples := all[id]
+		if len(samples) < 17 || len(samples) > 20 {
+			t.Errorf("%s: %d samples, want about 20", name, len(samples))
+			continue
+		}
+		var prev time.Time
+		var prevCPU float64
+		for i, s := range samples {
+			at, err := time.Parse(time.RFC3339Nano, s.Timestamp)
+			if err != nil || !timestampRE.MatchString(s.Timestamp) {
+				t.Fatalf("%s: timestamp %q is not RFC 3339 UTC with nanoseconds", name, s.Timestamp)
+			}
+			if i > 0 && (!at.After(prev) || *s.CPU.Usage.CPUTime < prevCPU) {
+				t.Errorf("%s: sample %d not after the one before, or cpu time fell", name, i)
+			}
+			prev, prevCPU = at, *s.CPU.Usage.CPUTime
+		}
+		last := samples[len(samples)-1]
+		checkGuestSample(t, name, last)
+	}
+
+	t.Run("one uuid", func(t *testing.T) {
+		id := uuidOf(t, names[1])
+		one := getStats(t, b.url+"/api/v1.0/stats/"+strings.ToUpper(id))
+		if len(one) != 1 || len(one[id]) < 17 {
+			t.Fatalf("got %d VMs, %d samples of %s", len(one), len(one[id]), names[1])
+		}
+	})
+
+	t.Run("live", func(t *testing.T) {
+		before := getStats(t, b.url+"/api/v1.0/stats/")
+		live := getStats(t, b.url+"/api/v1.0/stats/?live=true")
+		for _, name := range names {
+			id := uuidOf(t, name)
+			if len(live[id]) != 1 {
+				t.Fatalf("%s: %d live samples, want 1", name, len(live[id]))
+			}
+			hist := before[id]
+			if live[id][0].Timestamp <= hist[len(hist)-1].Timestamp {
+				t.Errorf("%s: live sample at %s, not newer than the history's last %s", name, live[id][0].Timestamp, hist[len(hist)-1].Timestamp)
+			}
+			checkGuestSample(t, name, live[id][0])
+		}
+		for id, s := range live {
+			if len(s) != 1 {
+				t.Errorf("VM %s has %d live samples", id, len(s))
+			}
+		}
+		id := uuidOf(t, names[0])
+		one := getStats(t, b.url+"/api/v1.0/stats/"+id+"?live=true")
+		if len(one) != 1 || len(one[id]) != 1 {
+			t.Fatalf("live for one VM: %d VMs, %d samples", len(one), len(one[id]))
+		}
+		if past := getStats(t, b.url+"/api/v1.0/stats/?live=false"); len(past[id]) < 17 {
+			t.Fatalf("live=false gave %d samples, not the history", len(past[id]))
+		}
+	})
+
+	t.Run("gzip", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", b.url+"/api/v1.0/stats/", nil)
+		req.Header.Set("Accept-Encoding", "deflate, gzip;q=0.8")
+		resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+		}
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := decodeStats(t, body); len(got[uuidOf(t, names[0])]) < 17 {
+			t.Fatal("the gzipped history lacks the guest's samples")
+		}
+		req.Header.Set("Accept-Encoding", "gzip;q=0")
+		resp2, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp2.Body.Close()
+		if resp2.Header.Get("Content-Encoding") != "" {
+			t.Fatal("gzip sent although the client refused it with q=0")
+		}
+	})
+}
+
+// checkGuestSample compares a sample with what virsh says of the guest.
+func checkGuestSample(t *testing.T, name string, s sampleJSON) {
+	t.Helper()
+	if s.Name != name || s.State != "Running" {
+		t.Errorf("%s: name %q state %q", name, s.Name, s.State)
+	}
+	if len(s.DiskIO) != 1 || s.DiskIO[0].Name != "vda" || s.DiskIO[0].Capacity == nil || *s.DiskIO[0].Capacity != 33554432 {
+		t.Errorf("%s: diskio %+v, want vda of 33554432 bytes", name, s.DiskIO)
+	} else if s.DiskIO[0].RdReqs == nil || *s.DiskIO[0].RdReqs == 0 || s.DiskIO[0].RdTimes == nil {
+		t.Errorf("%s: vda read counters missing (SeaBIOS reads the disk)", name)
+	}
+	tap := strings.Fields(strings.Split(testbed.Virsh(t, "domiflist", name), "\n")[2])[0]
+	if len(s.Network.Interfaces) != 1 || s.Network.Interfaces[0].Name != tap || s.Network.Interfaces[0].RxBytes == nil {
+		t.Errorf("%s: interfaces %+v, want %s", name, s.Network.Interfaces, tap)
+	}
+	if s.Balloon.Current == nil || *s.Balloon.Current != 32768 || s.Memory.Actual == nil || *s.Memory.Actual != 32768 {
+		t.Errorf("%s: balloon %+v memory %+v, want 32768 KiB", name, s.Balloon, s.Memory)
+	}
+	if s.Memory.SwapIn != nil {
+		t.Errorf("%s: swap_in %d, but a guest without a balloon driver reports none", name, *s.Memory.SwapIn)
+	}
+	vcpus, _ := strconv.Atoi(testbed.Virsh(t, "vcpucount", name, "--current", "--live"))
+	if len(s.CPU.PerCPU) != vcpus {
+		t.Errorf("%s: %d vCPUs, virsh says %d", name, len(s.CPU.PerCPU), vcpus)
+	}
+	for i, c := range s.CPU.PerCPU {
+		if c.Index != i || c.State == nil || *c.State != "Running" || c.VCPUTime == nil {
+			t.Errorf("%s: vcpu %d: %+v", name, i, c)
+		}
+	}
+	// CPU time in ms: virsh, asked afterwards, has at least as much in ns,
+	// and not orders of magnitude more.
+	var ns float64
+	for line := range strings.SplitSeq(testbed.Virsh(t, "domstats", "--cpu-total", name), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cpu.time="); ok {
+			ns, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if ms := *s.CPU.Usage.CPUTime; ms <= 0 || ms > ns/1e6 || ms < ns/1e6/2 {
+		t.Errorf("%s: cpu_time %v ms, virsh says %v ns", name, ms, ns)
+	}
+}
+
+// A destroyed guest's history stays until it ages out; a started one
+// appears at the next tick.
+func TestStoppedAndStartedGuest(t *testing.T) {
+	name := testbed.Guests(t, guestPrefix+"d", 1)[0]
+	id := uuidOf(t, name)
+	t.Cleanup(func() {
+		if !strings.Contains(testbed.Virsh(t, "domstate", name), "running") {
+			testbed.Virsh(t, "start", name)
+		}
+	})
+	b := newBed(t)
+	retention := 20 * b.interval
+	statusOf := func(query string) int {
+		resp, _ := get(t, b.url+"/api/v1.0/stats/"+id+query)
+		return resp.StatusCode
+	}
+	waitStatus := func(what, query string, want int, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for statusOf(query) != want {
+			if time.Since(start) > within {
+				t.Fatalf("%s: not after %s", what, within)
+			}
+			time.Sleep(b.interval / 10)
+		}
+		return time.Since(start)
+	}
+	waitStatus("guest in history", "", 200, 5*b.interval+5*time.Second)
+
+	testbed.Virsh(t, "destroy", name)
+	stopped := time.Now()
+	if got := statusOf("?live=true"); got != http.StatusNotFound {
+		t.Errorf("live stats of a stopped guest: %d, want 404", got)
+	}
+	time.Sleep(retention / 2)
+	if got := statusOf(""); got != 200 {
+		t.Fatalf("history of the stopped guest gone after %s of %s retention: %d", time.Since(stopped), retention, got)
+	}
+	waitStatus("history of the stopped guest to age out", "", http.StatusNotFound, retention+5*b.interval)
+	if gone := time.Since(stopped); gone < retention-2*b.interval {
+		t.Errorf("history gone %s after the stop, before the %s retention", gone, retention)
+	}
+
+	testbed.Virsh(t, "start", name)
+	took := waitStatus("started guest in history", "", 200, 10*b.interval)
+	t.Logf("started guest in the history after %s (interval %s)", took, b.interval)
+	if took > 3*b.interval {
+		t.Errorf("started guest appeared after %s, not at the next tick of %s", took, b.interval)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	testbed.Guests(t, guestPrefix, 1)
+	b := newBed(t)
+	id := uuidOf(t, guestPrefix+"1")
+	huge := strings.Repeat("a", 100000)
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/v1.0/stats/not-a-uuid", 400},
+		{"GET", "/api/v1.0/stats/" + strings.ReplaceAll(id, "-", ""), 400},
+		{"GET", "/api/v1.0/stats/" + id + "0", 400},
+		{"GET", "/api/v1.0/stats/" + id[:35], 400},
+		{"GET", "/api/v1.0/stats/zzzzzzzz-" + id[9:], 400},
+		{"GET", "/api/v1.0/stats/" + id + "/extra", 400},
+		{"GET", "/api/v1.0/stats/" + huge, 400},
+		{"GET", "/api/v1.0/stats/%00", 400},
+		{"GET", "/api/v1.0/stats/00000000-0000-4000-8000-000000000000", 404},
+		{"GET", "/api/v1.0/stats/00000000-0000-4000-8000-000000000000?live=true", 404},
+		{"GET", "/api/v1.0/stats/?live=yes", 400},
+		{"GET", "/api/v1.0/stats/?live=", 400},
+		{"GET", "/api/v1.0/stats/?live=TRUE", 400},
+		{"GET", "/api/v1.0/stats/?live=1", 400},
+		{"GET", "/api/v1.0/stats/?live=true&live=true", 400},
+		{"GET", "/api/v1.0/stats/?lve=true", 400},
+		{"GET", "/api/v1.0/stats/?live=%zz", 400},
+		{"GET", "/api/v1.0/stats/" + id + "?live=" + huge, 400},
+		{"POST", "/api/v1.0/stats/", 405},
+		{"DELETE", "/api/v1.0/stats/" + id, 405},
+		{"PUT", "/api/v1.0/stats", 405},
+		{"POST", "/api/v1.0/specs/", 405},
+		{"GET", "/api/v1.0/specs/no-such-domain-here", 404},
+		{"GET", "/api/v1.0/specs/00000000-0000-4000-8000-000000000000", 404},
+		{"GET", "/api/v1.0/specs/" + huge, 400},
+		{"GET", "/api/v1.0/specs/?name=x", 400},
+	} {
+		req, err := http.NewRequest(c.method, b.url+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct{ Error string }
+		label := c.method + " " + c.path
+		if len(label) > 80 {
+			label = label[:80] + "..."
+		}
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(body, &e) != nil || e.Error == "" {
+			t.Errorf("%s: %s %s %.200s, want %d with a JSON error", label, resp.Status, resp.Header.Get("Content-Type"), body, c.status)
+		}
+		if c.status == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s: Allow %q", label, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+// With libvirt unreachable, live stats and specs answer 503 and the
+// history is still served.
+func TestLibvirtDown(t *testing.T) {
+	conn, err := libvirtconn.New("qemu+unix:///system?socket=/nonexistent/libvirt-sock", time.Second, testbed.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go conn.Run(ctx)
+	reader := domstats.NewReader(conn, history.StatsGroups)
+	h, err := history.New(reader, time.Second, time.Minute, testbed.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	NewStats(h, reader, testbed.Logger(t)).Register(mux)
+	NewSpecs(conn, testbed.Logger(t)).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for path, want := range map[string]int{
+		"/api/v1.0/stats/?live=true": 503,
+		"/api/v1.0/specs/":           503,
+		"/api/v1.0/specs/vm1":        503,
+		"/api/v1.0/stats/":           200,
+	} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != want || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %s %s", path, resp.Status, body)
+		}
+		if want == 200 && string(body) != "{}\n" {
+			t.Errorf("%s: %q, want an empty history", path, body)
+		}
+	}
+}
+
+func TestSpecs(t *testing.T) {
+	names := testbed.Guests(t, guestPrefix, 2)
+	conn := testbed.Conn(t, testbed.SystemURI)
+	mux := http.NewServeMux()
+	NewSpecs(conn, testbed.Logger(t)).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	type specJSON struct {
+		Name    string
+		UUID    string
+		Type    string
+		Memory  struct{ Value int; Unit string }
+		VCPU    struct{ Value int }
+		Devices struct {
+			Disks      []struct{ Target struct{ Dev string } }
+			Interfaces []struct{ Target struct{ Dev string } }
+		}
+	}
+	fetch := func(path string) (map[string]specJSON, []byte) {
+		t.Helper()
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s %s", path, resp.Status, body)
+		}
+		var out map[string]specJSON
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out, body
+	}
+	all, body := fetch("/api/v1.0/specs/")
+	if bytes.Contains(body, []byte("null")) || bytes.Contains(body, []byte(`""`)) || bytes.Contains(body, []byte("XMLName")) {
+		t.Errorf("specs carry absent fields: %.500s", body)
+	}
+	for _, name := range names {
+		id := uuidOf(t, name)
+		tap := strings.Fields(strings.Split(testbed.Virsh(t, "domiflist", name), "\n")[2])[0]
+		vcpus, _ := strconv.Atoi(testbed.Virsh(t, "vcpucount", name, "--maximum", "--config"))
+		for _, path := range []string{"/api/v1.0/specs/" + name, "/api/v1.0/specs/" + strings.ToUpper(id)} {
+			one, _ := fetch(path)
+			s, ok := one[id]
+			if len(one) != 1 || !ok {
+				t.Fatalf("%s: keys %v, want only %s", path, one, id)
+			}
+			if s.Name != name || s.UUID != id || s.Type != "qemu" || s.Memory.Value != 32768 || s.Memory.Unit != "KiB" || s.VCPU.Value != vcpus ||
+				len(s.Devices.Disks) != 1 || s.Devices.Disks[0].Target.Dev != "vda" ||
+				len(s.Devices.Interfaces) != 1 || s.Devices.Interfaces[0].Target.Dev != tap {
+				t.Errorf("%s: %+v", path, s)
+			}
+		}
+		if all[id].Name != name {
+			t.Errorf("all specs: %s missing", name)
+		}
+	}
+	_ = libvirt.DomainRunning
+}

@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vadvisor/vadvisor/internal/testbed"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// compareGolden diffs lines against a golden file (rewritten with -update).
+func compareGolden(t *testing.T, file string, lines []string) {
+	t.Helper()
+	sort.Strings(lines)
+	got := strings.Join(lines, "\n") + "\n"
+	path := filepath.Join("testdata", file)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("scrape differs from %s (run with -update to accept):\n%s", path, lineDiff(string(want), got))
+	}
+}
+
+func lineDiff(want, got string) string {
+	w, g := map[string]bool{}, map[string]bool{}
+	for _, l := range strings.Split(want, "\n") {
+		w[l] = true
+	}
+	for _, l := range strings.Split(got, "\n") {
+		g[l] = true
+	}
+	var out []string
+	for l := range w {
+		if !g[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range g {
+		if !w[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// The test driver's domains are fixed, so a scrape of them is exact.
+func TestMetricsGoldenTestDriver(t *testing.T) {
+	p := Start(t, "--libvirt.uri="+testbed.TestNode(t, "gold", 4))
+	status, body := p.Get(t, "/metrics")
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	lines := metricLines(body, "libvirt_domain", "libvirt_up", "libvirt_domains", "vadvisor_scrape_collector_success")
+	compareGolden(t, "testdriver.prom", lines)
+}
+
+var (
+	uuidLabel = regexp.MustCompile(`uuid="[0-9a-f-]{36}"`)
+	macLabel  = regexp.MustCompile(`mac_address="[0-9a-f:]{17}"`)
+	ourGuest  = regexp.MustCompile(`domain="vadv-e[0-9]+"`)
+	sampleVal = regexp.MustCompile(`\} \S+$`)
+)
+
+// Real guests: the series (names and labels) must stay what dashboards
+// expect; values vary, so they are left out.
+func TestMetricsGoldenGuestSeries(t *testing.T) {
+	testbed.Guests(t, "vadv-e", 2)
+	p := Start(t)
+	_, body := p.Get(t, "/metrics")
+	var lines []string
+	for _, l := range metricLines(body, "libvirt_domain") {
+		if ourGuest.MatchString(l) {
+			// uuids and MACs are made anew when a guest is defined.
+			l = uuidLabel.ReplaceAllString(l, `uuid="UUID"`)
+			l = macLabel.ReplaceAllString(l, `mac_address="MAC"`)
+			lines = append(lines, sampleVal.ReplaceAllString(l, "}"))
+		}
+	}
+	compareGolden(t, "guests.series", lines)
+}
+
+func TestMetricsPromtoolClean(t *testing.T) {
+	testbed.Guests(t, "vadv-e", 2)
+	p := Start(t, "--collector.job", "--collector.pool", "--collector.perf", "--collector.dirtyrate")
+	_, body := p.Get(t, "/metrics")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	for _, want := range []string{`libvirt_up 1`, `vadvisor_scrape_collector_success{collector="job"} 1`,
+		`vadvisor_scrape_collector_success{collector="pool"} 1`, `libvirt_domain_job_info_type{domain="vadv-e1"} 0`} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
+// With libvirt unreachable /metrics still answers 200 with libvirt_up 0;
+// once the socket is there, the exporter reconnects by itself.
+func TestMetricsLibvirtDownThenBack(t *testing.T) {
+	testbed.Guests(t, "vadv-e", 1)
+	sock := filepath.Join(t.TempDir(), "libvirt-sock")
+	p := Start(t, "--libvirt.uri=qemu:///system?socket="+sock)
+	status, body := p.Get(t, "/metrics")
+	if status != 200 || !strings.Contains(body, "\nlibvirt_up 0\n") {
+		t.Fatalf("libvirt down: status %d, want 200 with libvirt_up 0:\n%s", status, strings.Join(metricLines(body, "libvirt_"), "\n"))
+	}
+	if strings.Contains(body, "libvirt_domain_info{") {
+		t.Errorf("domain series exported while libvirt is unreachable")
+	}
+	if err := os.Symlink("/var/run/libvirt/libvirt-sock-ro", sock); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = p.Get(t, "/metrics")
+		if strings.Contains(body, "\nlibvirt_up 1\n") && strings.Contains(body, `libvirt_domain_info{domain="vadv-e1"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery within 10s of libvirt coming back:\n%s", strings.Join(metricLines(body, "libvirt_up"), "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestBadFlagsFailClearly(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-such-flag"}, "unknown long flag '--no-such-flag'"},
+		{[]string{"--libvirt.uri=qemu+carrier-pigeon://host/system"}, "unsupported transport"},
+		{[]string{"--libvirt.timeout=0s"}, "timeout must be positive"},
+		{[]string{"--libvirt.timeout=soon"}, `--libvirt.timeout: "soon" is not a duration`},
+	} {
+		out, err := exec.Command(binary, tc.args...).CombinedOutput()
+		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
+			t.Errorf("%v: exit %v, want non-zero", tc.args, err)
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: output lacks %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+	out, err := exec.Command(binary, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "vadvisor, version") {
+		t.Errorf("--version: %v\n%s", err, out)
+	}
+}
+
+func TestLandingAndProbes(t *testing.T) {
+	p := Start(t, "--libvirt.uri="+testbed.TestNode(t, "land", 1))
+	for path, want := range map[string]string{"/": `href="/metrics"`, "/-/healthy": "Healthy", "/-/ready": "Ready"} {
+		status, body := p.Get(t, path)
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, status, want)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+// Package e2e tests the built vadvisor binary from the outside, as
+// Prometheus, curl and operators use it, against the real libvirtd.
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vadvisor/vadvisor/internal/testbed"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vadvisor-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "vadvisor")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Dir = testbed.Root()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building vadvisor:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Process is a running vadvisor.
+type Process struct {
+	Addr string // host:port it listens on
+	cmd  *exec.Cmd
+	out  *syncBuffer
+}
+
+// Start runs vadvisor with args on a free loopback port and waits until it
+// answers. It is stopped with SIGTERM when the test ends; its log is shown
+// if the test failed.
+func Start(t testing.TB, args ...string) *Process {
+	t.Helper()
+	p := StartNoWait(t, args...)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return p
+		}
+		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("vadvisor did not start listening on %s:\n%s", p.Addr, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// StartNoWait starts vadvisor without waiting for it to listen.
+func StartNoWait(t testing.TB, args ...string) *Process {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &Process{Addr: addr, out: &syncBuffer{}}
+	p.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Stop(t)
+		if t.Failed() {
+			t.Logf("vadvisor log:\n%s", p.Log())
+		}
+	})
+	return p
+}
+
+// Stop sends SIGTERM and waits for the process to end (killing it after 10s).
+func (p *Process) Stop(t testing.TB) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+		t.Errorf("vadvisor did not stop within 10s of SIGTERM")
+	}
+}
+
+// Log is what the process printed so far.
+func (p *Process) Log() string { return p.out.String() }
+
+// URL is the plain-HTTP address of path.
+func (p *Process) URL(path string) string { return "http://" + p.Addr + path }
+
+// Get fetches path and returns status and body.
+func (p *Process) Get(t testing.TB, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(p.URL(path))
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", path, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// metricLines returns the sample lines of an exposition whose name starts
+// with one of prefixes.
+func metricLines(body string, prefixes ...string) []string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return out
+}

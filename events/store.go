@@ -1,0 +1,357 @@
+package events
+
+import (
+	"sort"
+	"sync"
+	"time"
+	"unique"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the store's limits (flags --events.retention, --events.max-events).
+const (
+	DefaultRetention = 24 * time.Hour
+	DefaultMaxEvents = 100000
+)
+
+// record is an event as stored: its ID is implied by its place in the ring,
+// and the names are interned, since a host has few domains and many events.
+type record struct {
+	time   int64 // Unix nanoseconds, never less than the previous record's
+	name   unique.Handle[string]
+	uuid   unique.Handle[string]
+	typ    Type
+	detail int32
+}
+
+// Store keeps the recent events in time order, bounded by age and count,
+// and hands each new one to the live subscriptions.
+type Store struct {
+	maxAge   time.Duration
+	maxCount int
+	now      func() time.Time
+
+	mu      sync.Mutex
+	ring    []record
+	head, n int
+	firstID uint64 // ID of ring[head]; the next ID is firstID+n
+	last    int64
+	subs    map[*Subscription]struct{}
+	closed  bool
+
+	received, reconciled map[Type]uint64
+	lagDrops             uint64
+}
+
+// NewStore keeps events for maxAge and at most maxCount of them. IDs start
+// at the store's creation time in Unix milliseconds, so they keep growing
+// across restarts (unless more than 1000 events a second were stored) and
+// a client resuming with an ID from an earlier run misses nothing.
+func NewStore(maxAge time.Duration, maxCount int) *Store {
+	return newStore(maxAge, maxCount, time.Now)
+}
+
+func newStore(maxAge time.Duration, maxCount int, now func() time.Time) *Store {
+	return &Store{
+		maxAge:     maxAge,
+		maxCount:   max(maxCount, 1),
+		now:        now,
+		firstID:    uint64(now().UnixMilli()),
+		subs:       map[*Subscription]struct{}{},
+		received:   map[Type]uint64{},
+		reconciled: map[Type]uint64{},
+	}
+}
+
+// Add stores e with the next ID and the current time (e's own are ignored),
+// hands it to every matching subscription without waiting for any, and
+// returns it as stored.
+func (s *Store) Add(e Event) Event {
+	now := s.now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A clock stepping back must not break the time order that queries
+	// binary-search.
+	now = max(now, s.last)
+	s.last = now
+	s.evictOlderThan(now - int64(s.maxAge))
+	s.push(record{time: now, name: unique.Make(e.DomainName), uuid: unique.Make(e.DomainUUID), typ: e.Type, detail: e.Detail})
+	e.ID = s.firstID + uint64(s.n) - 1
+	e.Time = time.Unix(0, now).UTC()
+	if e.Reconciled() {
+		s.reconciled[e.Type]++
+	} else {
+		s.received[e.Type]++
+	}
+
+	var line Line
+	for sub := range s.subs {
+		if !sub.types.Has(e.Type) {
+			continue
+		}
+		if line.JSON == nil {
+			line = Line{ID: e.ID, JSON: e.AppendLine(nil)}
+		}
+		select {
+		case sub.ch <- line:
+		default:
+			sub.lagged = true
+			s.lagDrops++
+			s.unsubscribe(sub)
+		}
+	}
+	return e
+}
+
+func (s *Store) push(r record) {
+	if s.n == len(s.ring) {
+		if len(s.ring) < s.maxCount {
+			s.grow()
+		} else {
+			s.dropOldest()
+		}
+	}
+	s.ring[(s.head+s.n)%len(s.ring)] = r
+	s.n++
+}
+
+// grow doubles the ring (up to maxCount) so that a quiet host does not
+// hold memory for maxCount events.
+func (s *Store) grow() {
+	ring := make([]record, min(max(2*len(s.ring), 64), s.maxCount))
+	for i := 0; i < s.n; i++ {
+		ring[i] = s.at(i)
+	}
+	s.ring, s.head = ring, 0
+}
+
+func (s *Store) dropOldest() {
+	s.ring[s.head] = record{} // lets the interned names go
+	s.head = (s.head + 1) % len(s.ring)
+	s.n--
+	s.firstID++
+}
+
+func (s *Store) evictOlderThan(cutoff int64) {
+	for s.n > 0 && s.ring[s.head].time < cutoff {
+		s.dropOldest()
+	}
+}
+
+// at is the i-th oldest record.
+func (s *Store) at(i int) record { return s.ring[(s.head+i)%len(s.ring)] }
+
+func (s *Store) event(i int) Event {
+	r := s.at(i)
+	return Event{
+		ID:         s.firstID + uint64(i),
+		Time:       time.Unix(0, r.time).UTC(),
+		Type:       r.typ,
+		Detail:     r.detail,
+		DomainName: r.name.Value(),
+		DomainUUID: r.uuid.Value(),
+	}
+}
+
+// Query selects events from the store.
+type Query struct {
+	Start, End time.Time // inclusive; zero means unbounded
+	Types      TypeSet
+	// After, if not zero, selects only events with a greater ID.
+	After uint64
+	// Limit, if positive, keeps only the most recent Limit matches.
+	Limit int
+}
+
+// Query returns the matching events in time order. It binary-searches the
+// window and walks it from the newest end, so its cost is the size of the
+// answer (plus the events of unselected types skipped on the way), not
+// the size of the store.
+func (s *Store) Query(q Query) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evictAged()
+	lo, hi := s.window(q.Start, q.End)
+	lo = max(lo, s.indexAfter(q.After))
+	var out []Event
+	for i := hi - 1; i >= lo && (q.Limit <= 0 || len(out) < q.Limit); i-- {
+		if q.Types.Has(s.at(i).typ) {
+			out = append(out, s.event(i))
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// window is the index range [lo, hi) of the records within start..end.
+func (s *Store) window(start, end time.Time) (lo, hi int) {
+	hi = s.n
+	if !start.IsZero() {
+		t := start.UnixNano()
+		lo = sort.Search(s.n, func(i int) bool { return s.at(i).time >= t })
+	}
+	if !end.IsZero() {
+		t := end.UnixNano()
+		hi = sort.Search(s.n, func(i int) bool { return s.at(i).time > t })
+	}
+	return lo, max(lo, hi)
+}
+
+// Len is the number of events stored.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evictAged()
+	return s.n
+}
+
+func (s *Store) evictAged() { s.evictOlderThan(s.now().UnixNano() - int64(s.maxAge)) }
+
+// Line is an event encoded once for all the streams that want it.
+type Line struct {
+	ID   uint64
+	JSON []byte // one NDJSON line, newline included
+}
+
+// Subscription receives the events stored after it was made, through a
+// buffer of fixed size. A subscriber that lets the buffer fill up is
+// dropped: its channel is closed and Lagged reports true.
+type Subscription struct {
+	store  *Store
+	types  TypeSet
+	ch     chan Line
+	start  uint64
+	lagged bool // guarded by store.mu
+}
+
+// Subscribe follows the events of the given types stored from now on;
+// buffer bounds how far the subscriber may fall behind.
+func (s *Store) Subscribe(types TypeSet, buffer int) *Subscription {
+	sub, _ := s.subscribe(types, buffer, nil)
+	return sub
+}
+
+// SubscribeAfter is Subscribe that also returns the stored events of the
+// given types with an ID greater than after: the replay and the
+// subscription meet without a gap or a duplicate.
+func (s *Store) SubscribeAfter(types TypeSet, buffer int, after uint64) (*Subscription, []Event) {
+	return s.subscribe(types, buffer, &after)
+}
+
+func (s *Store) subscribe(types TypeSet, buffer int, after *uint64) (*Subscription, []Event) {
+	sub := &Subscription{store: s, types: types, ch: make(chan Line, max(buffer, 1))}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub.start = s.firstID + uint64(s.n) - 1
+	if s.closed {
+		close(sub.ch)
+		return sub, nil
+	}
+	s.subs[sub] = struct{}{}
+	if after == nil {
+		return sub, nil
+	}
+	var replay []Event
+	for i := s.indexAfter(*after); i < s.n; i++ {
+		if types.Has(s.at(i).typ) {
+			replay = append(replay, s.event(i))
+		}
+	}
+	return sub, replay
+}
+
+// indexAfter is the index of the first record with an ID greater than id.
+func (s *Store) indexAfter(id uint64) int {
+	if id < s.firstID {
+		return 0
+	}
+	return int(min(id-s.firstID+1, uint64(s.n)))
+}
+
+// Start is the ID of the newest event stored when the subscription was
+// made: every later event goes to the subscription (or is replayed).
+func (sub *Subscription) Start() uint64 { return sub.start }
+
+// Lines delivers the events; it is closed when the subscription ends.
+func (sub *Subscription) Lines() <-chan Line { return sub.ch }
+
+// Lagged reports whether the subscription was dropped for falling behind.
+func (sub *Subscription) Lagged() bool {
+	sub.store.mu.Lock()
+	defer sub.store.mu.Unlock()
+	return sub.lagged
+}
+
+// Close ends the subscription. Lines already buffered stay readable.
+func (sub *Subscription) Close() {
+	sub.store.mu.Lock()
+	defer sub.store.mu.Unlock()
+	sub.store.unsubscribe(sub)
+}
+
+func (s *Store) unsubscribe(sub *Subscription) {
+	if _, ok := s.subs[sub]; ok {
+		delete(s.subs, sub)
+		close(sub.ch)
+	}
+}
+
+// Close ends every subscription, and refuses new ones, so that streams
+// end on shutdown.
+func (s *Store) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for sub := range s.subs {
+		s.unsubscribe(sub)
+	}
+}
+
+var (
+	receivedDesc = prometheus.NewDesc("vadvisor_events_received_total",
+		"Lifecycle events reported by libvirt, by type.", []string{"event_type"}, nil)
+	reconciledDesc = prometheus.NewDesc("vadvisor_events_reconciled_total",
+		"Lifecycle events reconstructed from the domain list after a lost libvirt connection, by type.", []string{"event_type"}, nil)
+	storedDesc = prometheus.NewDesc("vadvisor_events_stored",
+		"Events held in the event history.", nil, nil)
+	clientsDesc = prometheus.NewDesc("vadvisor_events_stream_clients",
+		"Event stream clients connected.", nil, nil)
+	lagDropsDesc = prometheus.NewDesc("vadvisor_events_stream_clients_dropped_total",
+		"Event stream clients disconnected for falling too far behind.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (s *Store) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{receivedDesc, reconciledDesc, storedDesc, clientsDesc, lagDropsDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *Store) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evictAged()
+	// Every known type is exported from the start, so that rate() sees
+	// the first event of a type.
+	for _, t := range Types() {
+		ch <- prometheus.MustNewConstMetric(receivedDesc, prometheus.CounterValue, float64(s.received[t]), t.String())
+		ch <- prometheus.MustNewConstMetric(reconciledDesc, prometheus.CounterValue, float64(s.reconciled[t]), t.String())
+	}
+	for t, n := range s.received {
+		if !t.known() {
+			ch <- prometheus.MustNewConstMetric(receivedDesc, prometheus.CounterValue, float64(n), t.String())
+		}
+	}
+	for t, n := range s.reconciled {
+		if !t.known() {
+			ch <- prometheus.MustNewConstMetric(reconciledDesc, prometheus.CounterValue, float64(n), t.String())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(storedDesc, prometheus.GaugeValue, float64(s.n))
+	ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(len(s.subs)))
+	ch <- prometheus.MustNewConstMetric(lagDropsDesc, prometheus.CounterValue, float64(s.lagDrops))
+}

@@ -1,0 +1,390 @@
+package events
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+const (
+	minRetry = 100 * time.Millisecond
+	maxRetry = 5 * time.Second
+)
+
+// Subscriber follows libvirt's lifecycle events into a store. It shares
+// the connection owner's connection, resubscribes whenever that
+// reconnects, and records what changed while it was away as reconciled
+// events, so that a gap never hides that a domain went away.
+type Subscriber struct {
+	conn   *libvirtconn.Conn
+	store  *Store
+	logger *slog.Logger
+
+	subscribed    atomic.Bool
+	subscriptions atomic.Uint64
+}
+
+// NewSubscriber records the events of conn's libvirt into store once Run runs.
+func NewSubscriber(conn *libvirtconn.Conn, store *Store, logger *slog.Logger) *Subscriber {
+	return &Subscriber{conn: conn, store: store, logger: logger}
+}
+
+// Subscribed reports whether events are being received right now.
+func (s *Subscriber) Subscribed() bool { return s.subscribed.Load() }
+
+// Run subscribes and records events until ctx ends.
+func (s *Subscriber) Run(ctx context.Context) {
+	var known map[libvirt.UUID]domainState // nil until the first listing
+	retry, failing := minRetry, false
+	for {
+		if _, err := s.conn.WaitConnected(ctx); err != nil {
+			return
+		}
+		// Subscribe before listing: a change between the two is then
+		// in the listing or in the subscription, never in neither.
+		ch, cancel, err := s.subscribe(ctx)
+		var current map[libvirt.UUID]domainState
+		if err == nil {
+			if current, err = s.list(ctx); err != nil {
+				cancel()
+				drain(ch)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				s.logger.Warn("cannot subscribe to lifecycle events, retrying", "err", err)
+				failing = true
+			} else {
+				s.logger.Debug("still cannot subscribe to lifecycle events", "err", err, "retry", retry)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+			retry = min(2*retry, maxRetry)
+			continue
+		}
+		retry, failing = minRetry, false
+		if known != nil {
+			s.reconcile(known, current)
+		}
+		known = current
+		s.subscriptions.Add(1)
+		s.subscribed.Store(true)
+		s.logger.Info("subscribed to lifecycle events", "domains", len(known))
+
+		s.follow(ctx, ch, known)
+		s.subscribed.Store(false)
+		cancel()
+		drain(ch)
+		if ctx.Err() != nil {
+			return
+		}
+		s.logger.Warn("lost the lifecycle event subscription, resubscribing")
+	}
+}
+
+// subscribe registers for lifecycle events, bounded like any other call.
+// Should the registration complete only after we gave up on it, its
+// channel is cancelled and drained then.
+func (s *Subscriber) subscribe(ctx context.Context) (<-chan libvirt.DomainEventLifecycleMsg, context.CancelFunc, error) {
+	subCtx, cancel := context.WithCancel(ctx)
+	var (
+		mu        sync.Mutex
+		abandoned bool
+		got       <-chan libvirt.DomainEventLifecycleMsg
+	)
+	ch, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) (<-chan libvirt.DomainEventLifecycleMsg, error) {
+		ch, err := l.LifecycleEvents(subCtx)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			go drain(ch)
+		}
+		got = ch
+		return ch, nil
+	})
+	if err != nil {
+		cancel()
+		mu.Lock()
+		abandoned = true
+		if got != nil {
+			go drain(got)
+		}
+		mu.Unlock()
+		return nil, nil, err
+	}
+	return ch, cancel, nil
+}
+
+// drain empties a cancelled subscription until go-libvirt closes it, so
+// that its goroutine is not left blocked on a send.
+func drain(ch <-chan libvirt.DomainEventLifecycleMsg) {
+	for range ch {
+	}
+}
+
+// follow records the events until the subscription ends (the connection
+// dropped) or ctx does, keeping known up to date for the next reconcile.
+func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			s.store.Add(Event{
+				Type:       Type(msg.Event),
+				Detail:     msg.Detail,
+				DomainName: msg.Dom.Name,
+				DomainUUID: formatUUID(msg.Dom.UUID),
+			})
+			apply(known, msg)
+		}
+	}
+}
+
+func formatUUID(u libvirt.UUID) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	hex.Encode(b[9:13], u[4:6])
+	hex.Encode(b[14:18], u[6:8])
+	hex.Encode(b[19:23], u[8:10])
+	hex.Encode(b[24:36], u[10:16])
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	return string(b[:])
+}
+
+// domainState is what the subscriber knows of a domain, coarse enough to
+// be kept current from events alone.
+type domainState struct {
+	name       string
+	id         int32 // libvirt's run id, -1 while inactive
+	state      libvirt.DomainState
+	persistent bool
+}
+
+func (d domainState) active() bool { return d.id != -1 }
+
+// coarse folds the states that lifecycle events do not tell apart.
+func coarse(s libvirt.DomainState) libvirt.DomainState {
+	switch s {
+	case libvirt.DomainPaused, libvirt.DomainShutoff, libvirt.DomainCrashed, libvirt.DomainPmsuspended:
+		return s
+	default:
+		return libvirt.DomainRunning
+	}
+}
+
+// apply updates known with the effect of one event.
+func apply(known map[libvirt.UUID]domainState, msg libvirt.DomainEventLifecycleMsg) {
+	d, ok := known[msg.Dom.UUID]
+	if !ok {
+		d = domainState{id: -1, state: libvirt.DomainShutoff}
+	}
+	d.name = msg.Dom.Name
+	switch Type(msg.Event) {
+	case Defined:
+		d.persistent = true
+	case Undefined:
+		d.persistent = false
+		if !d.active() {
+			delete(known, msg.Dom.UUID)
+			return
+		}
+	case Started:
+		d.id, d.state = msg.Dom.ID, libvirt.DomainRunning
+	case Suspended:
+		d.state = libvirt.DomainPaused
+	case Resumed:
+		d.state = libvirt.DomainRunning
+	case Stopped:
+		if !d.persistent {
+			delete(known, msg.Dom.UUID)
+			return
+		}
+		d.id, d.state = -1, libvirt.DomainShutoff
+	case PMSuspended:
+		d.state = libvirt.DomainPmsuspended
+	case Crashed:
+		d.state = libvirt.DomainCrashed
+	}
+	known[msg.Dom.UUID] = d
+}
+
+// list reads every domain's state. It uses the listing calls, which
+// libvirtd answers from memory, so a hung guest cannot stall it.
+func (s *Subscriber) list(ctx context.Context) (map[libvirt.UUID]domainState, error) {
+	listing := func(flags libvirt.ConnectListAllDomainsFlags) ([]libvirt.Domain, error) {
+		return libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
+			doms, _, err := l.ConnectListAllDomains(1, flags)
+			return doms, err
+		})
+	}
+	all, err := listing(0)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[libvirt.UUID]domainState, len(all))
+	for _, d := range all {
+		state := libvirt.DomainRunning
+		if d.ID == -1 {
+			state = libvirt.DomainShutoff
+		}
+		known[d.UUID] = domainState{name: d.Name, id: d.ID, state: state, persistent: true}
+	}
+	transient, err := listing(libvirt.ConnectListDomainsTransient)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range transient {
+		if k, ok := known[d.UUID]; ok {
+			k.persistent = false
+			known[d.UUID] = k
+		}
+	}
+	paused, err := listing(libvirt.ConnectListDomainsPaused)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range paused {
+		if k, ok := known[d.UUID]; ok {
+			k.state = libvirt.DomainPaused
+			known[d.UUID] = k
+		}
+	}
+	// Neither running, paused nor shut off: ask each (there are few).
+	other, err := listing(libvirt.ConnectListDomainsOther)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range other {
+		state, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) (int32, error) {
+			state, _, err := l.DomainGetState(d, 0)
+			return state, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if k, ok := known[d.UUID]; ok {
+			k.state = coarse(libvirt.DomainState(state))
+			known[d.UUID] = k
+		}
+	}
+	return known, nil
+}
+
+// reconcile records, as reconciled events, the changes between the
+// states before and after a gap in the subscription.
+func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState) {
+	uuids := make([]libvirt.UUID, 0, len(after))
+	for u := range before {
+		uuids = append(uuids, u)
+	}
+	for u := range after {
+		if _, ok := before[u]; !ok {
+			uuids = append(uuids, u)
+		}
+	}
+	sort.Slice(uuids, func(i, j int) bool { return string(uuids[i][:]) < string(uuids[j][:]) })
+	n := 0
+	for _, u := range uuids {
+		b, hadB := before[u]
+		a, hasA := after[u]
+		name := a.name
+		if !hasA {
+			name = b.name
+		}
+		for _, t := range changes(b, hadB, a, hasA) {
+			s.store.Add(Event{Type: t, Detail: DetailReconciled, DomainName: name, DomainUUID: formatUUID(u)})
+			n++
+		}
+	}
+	if n > 0 {
+		s.logger.Info("recorded changes made while the event subscription was down", "events", n)
+	}
+}
+
+// changes lists the event types that lead from domain state b to a; had
+// and has tell whether the domain existed before and after.
+func changes(b domainState, had bool, a domainState, has bool) []Type {
+	if !had {
+		b = domainState{id: -1, state: libvirt.DomainShutoff}
+	}
+	if !has {
+		a = domainState{id: -1, state: libvirt.DomainShutoff}
+	}
+	var ts []Type
+	if has && a.persistent && (!had || !b.persistent || a.name != b.name) {
+		ts = append(ts, Defined)
+	}
+	restarted := b.active() && a.active() && b.id != a.id
+	if a.state == libvirt.DomainCrashed && (b.state != libvirt.DomainCrashed || restarted) {
+		ts = append(ts, Crashed)
+	}
+	if b.active() && (!a.active() || restarted) {
+		ts = append(ts, Stopped)
+	}
+	if a.active() {
+		prev := b.state
+		if !b.active() || restarted {
+			ts = append(ts, Started)
+			prev = libvirt.DomainRunning
+		}
+		switch {
+		case a.state == libvirt.DomainPaused && prev != libvirt.DomainPaused:
+			ts = append(ts, Suspended)
+		case a.state == libvirt.DomainPmsuspended && prev != libvirt.DomainPmsuspended:
+			ts = append(ts, PMSuspended)
+		case a.state == libvirt.DomainRunning && prev == libvirt.DomainPaused:
+			ts = append(ts, Resumed)
+		case a.state == libvirt.DomainRunning && prev == libvirt.DomainPmsuspended:
+			ts = append(ts, Started)
+		}
+	}
+	if had && b.persistent && (!has || !a.persistent) {
+		ts = append(ts, Undefined)
+	}
+	return ts
+}
+
+var (
+	subscribedDesc = prometheus.NewDesc("vadvisor_events_libvirt_subscribed",
+		"Whether vAdvisor is subscribed to libvirt's lifecycle events (1) or not (0).", nil, nil)
+	subscriptionsDesc = prometheus.NewDesc("vadvisor_events_libvirt_subscriptions_total",
+		"Subscriptions to libvirt's lifecycle events made; more than one means the connection was lost and events were reconciled.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (s *Subscriber) Describe(ch chan<- *prometheus.Desc) {
+	ch <- subscribedDesc
+	ch <- subscriptionsDesc
+}
+
+// Collect implements prometheus.Collector.
+func (s *Subscriber) Collect(ch chan<- prometheus.Metric) {
+	subscribed := 0.0
+	if s.subscribed.Load() {
+		subscribed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(subscribedDesc, prometheus.GaugeValue, subscribed)
+	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.CounterValue, float64(s.subscriptions.Load()))
+}

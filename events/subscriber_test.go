@@ -1,0 +1,79 @@
+package events
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/digitalocean/go-libvirt"
+)
+
+func TestChangesInAGap(t *testing.T) {
+	running := domainState{name: "vm", id: 3, state: libvirt.DomainRunning, persistent: true}
+	paused := running
+	paused.state = libvirt.DomainPaused
+	off := domainState{name: "vm", id: -1, state: libvirt.DomainShutoff, persistent: true}
+	restarted := running
+	restarted.id = 4
+	transient := running
+	transient.persistent = false
+	crashed := off
+	crashed.state = libvirt.DomainCrashed
+	cases := []struct {
+		name      string
+		b         domainState
+		had       bool
+		a         domainState
+		has       bool
+		wantTypes []Type
+	}{
+		{"unchanged", running, true, running, true, nil},
+		{"destroyed", running, true, off, true, []Type{Stopped}},
+		{"killed and undefined", running, true, off, false, []Type{Stopped, Undefined}},
+		{"undefined while off", off, true, off, false, []Type{Undefined}},
+		{"transient one gone", transient, true, off, false, []Type{Stopped}},
+		{"defined", off, false, off, true, []Type{Defined}},
+		{"defined and started paused", off, false, paused, true, []Type{Defined, Started, Suspended}},
+		{"transient one created", off, false, transient, true, []Type{Started}},
+		{"started", off, true, running, true, []Type{Started}},
+		{"restarted", running, true, restarted, true, []Type{Stopped, Started}},
+		{"paused", running, true, paused, true, []Type{Suspended}},
+		{"resumed", paused, true, running, true, []Type{Resumed}},
+		{"paused then destroyed", paused, true, off, true, []Type{Stopped}},
+		{"crashed", running, true, crashed, true, []Type{Crashed, Stopped}},
+	}
+	for _, tc := range cases {
+		got := changes(tc.b, tc.had, tc.a, tc.has)
+		if fmt.Sprint(got) != fmt.Sprint(tc.wantTypes) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.wantTypes)
+		}
+	}
+}
+
+// The state kept from events matches what a listing would show, so that
+// the next reconcile only reports real gap changes.
+func TestApplyFollowsEvents(t *testing.T) {
+	dom := libvirt.Domain{Name: "vm", UUID: libvirt.UUID{1}, ID: 7}
+	known := map[libvirt.UUID]domainState{}
+	steps := []struct {
+		t    Type
+		want string
+	}{
+		{Defined, "{vm -1 5 true}"},
+		{Started, "{vm 7 1 true}"},
+		{Suspended, "{vm 7 3 true}"},
+		{Resumed, "{vm 7 1 true}"},
+		{Stopped, "{vm -1 5 true}"},
+		{Undefined, "{}"},
+		{Started, "{vm 7 1 false}"}, // a transient domain
+		{Stopped, "{}"},
+	}
+	for _, s := range steps {
+		apply(known, libvirt.DomainEventLifecycleMsg{Dom: dom, Event: int32(s.t)})
+		if got := fmt.Sprint(known[dom.UUID]); got != s.want && !(s.want == "{}" && len(known) == 0) {
+			t.Errorf("after %s: %s, want %s", s.t, got, s.want)
+		}
+	}
+	if got := formatUUID(libvirt.UUID{0xab, 0x9d, 0x39, 0x69, 0x14, 0x18, 0x41, 0xa4, 0x9c, 0x71, 0x47, 0xe5, 0x6b, 0xc7, 0x23, 0x26}); got != "ab9d3969-1418-41a4-9c71-47e56bc72326" {
+		t.Errorf("formatUUID = %s", got)
+	}
+}

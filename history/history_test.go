@@ -1,0 +1,245 @@
+package history
+
+import (
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+const guestPrefix = "vadv-h"
+
+func guestUUID(t *testing.T, name string) libvirt.UUID {
+	t.Helper()
+	id, err := domstats.ParseUUID(testbed.Virsh(t, "domuuid", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func runHistory(t *testing.T, conn *libvirtconn.Conn, interval, retention time.Duration) *History {
+	t.Helper()
+	h, err := New(domstats.NewReader(conn, StatsGroups), interval, retention, testbed.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return h
+}
+
+// metric reads one of the history's own metrics.
+func metric(t *testing.T, h *History, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(h)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			m := f.GetMetric()[0]
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func TestGuestsHistory(t *testing.T) {
+	names := testbed.Guests(t, guestPrefix, 2)
+	conn := testbed.Conn(t, testbed.SystemURI)
+	interval := testbed.SampleInterval(t, conn, StatsGroups)
+	h := runHistory(t, conn, interval, 20*interval)
+	time.Sleep(23 * interval)
+
+	for _, name := range names {
+		samples, ok := h.Samples(guestUUID(t, name), nil)
+		if !ok {
+			t.Fatalf("%s: no history", name)
+		}
+		if len(samples) < 17 || len(samples) > 20 {
+			t.Errorf("%s: %d samples, want about 20", name, len(samples))
+		}
+		first := samples[0].Time()
+		var prev domstats.Domain
+		for i := range samples {
+			var d domstats.Domain
+			samples[i].Decode(&d)
+			at := samples[i].Time()
+			// On the grid: no drift however long each reading takes.
+			if off := at.Sub(first) % interval; off > 40*time.Millisecond && off < interval-40*time.Millisecond {
+				t.Errorf("%s: sample %d is %s off the %s grid", name, i, off, interval)
+			}
+			if i > 0 {
+				if gap := at.Sub(samples[i-1].Time()); gap < interval*6/10 || gap > interval*5/2 {
+					t.Errorf("%s: samples %d and %d are %s apart", name, i-1, i, gap)
+				}
+				if d.CPUTime.V < prev.CPUTime.V || d.VCPUs[0].Time.V < prev.VCPUs[0].Time.V ||
+					d.Nets[0].RxBytes.V < prev.Nets[0].RxBytes.V || d.Blocks[0].RdReqs.V < prev.Blocks[0].RdReqs.V {
+					t.Errorf("%s: a counter decreased from sample %d to %d", name, i-1, i)
+				}
+			}
+			prev = d
+		}
+		if mean := samples[len(samples)-1].Time().Sub(first) / time.Duration(len(samples)-1); mean < interval*95/100 || mean > interval*13/10 {
+			t.Errorf("%s: samples %s apart on average, want %s", name, mean, interval)
+		}
+
+		d := prev
+		if d.Name != name || d.State.V != uint64(libvirt.DomainRunning) {
+			t.Errorf("%s: name %q state %v", name, d.Name, d.State)
+		}
+		if len(d.Blocks) != 1 || d.Blocks[0].Name != "vda" || d.Blocks[0].Capacity != (domstats.Value{V: 33554432, OK: true}) {
+			t.Errorf("%s: disks %+v, want vda of 32 MiB", name, d.Blocks)
+		}
+		tap := strings.Fields(strings.Split(testbed.Virsh(t, "domiflist", name), "\n")[2])[0]
+		if len(d.Nets) != 1 || d.Nets[0].Name != tap || !d.Nets[0].RxBytes.OK {
+			t.Errorf("%s: interfaces %+v, want %s", name, d.Nets, tap)
+		}
+		if d.Balloon.Current != (domstats.Value{V: 32768, OK: true}) || !d.Balloon.RSS.OK {
+			t.Errorf("%s: balloon %+v, want 32768 KiB current with rss", name, d.Balloon)
+		}
+		vcpus, _ := strconv.Atoi(testbed.Virsh(t, "vcpucount", name, "--current", "--live"))
+		if len(d.VCPUs) != vcpus || !d.VCPUs[0].Time.OK {
+			t.Errorf("%s: %d vCPUs, virsh says %d", name, len(d.VCPUs), vcpus)
+		}
+	}
+	if got := metric(t, h, "vadvisor_history_sample_failures_total"); got != 0 {
+		t.Errorf("%v failed samples", got)
+	}
+	taken := metric(t, h, "vadvisor_history_samples_total")
+	if missed := metric(t, h, "vadvisor_history_missed_ticks_total"); taken < 20 || taken+missed < 22 || taken+missed > 24 {
+		t.Errorf("%v samples taken and %v ticks missed in 23 intervals", taken, missed)
+	}
+	if got := metric(t, h, "vadvisor_history_vms"); got < float64(len(names)) {
+		t.Errorf("%v VMs tracked, want at least %d", got, len(names))
+	}
+}
+
+// proxy forwards a unix socket to libvirtd's, and can be cut and restored
+// to make libvirt unreachable for one client.
+type proxy struct {
+	t      *testing.T
+	path   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+	served sync.WaitGroup
+}
+
+func startProxy(t *testing.T) *proxy {
+	p := &proxy{t: t, path: filepath.Join(t.TempDir(), "libvirt.sock")}
+	p.up()
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *proxy) up() {
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.served.Add(1)
+	go func() {
+		defer p.served.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("unix", "/var/run/libvirt/libvirt-sock")
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+func (p *proxy) down() {
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.served.Wait()
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
+	names := testbed.Guests(t, guestPrefix, 1)
+	id := guestUUID(t, names[0])
+	p := startProxy(t)
+	conn := testbed.Conn(t, "qemu+unix:///system?socket="+p.path)
+	h := runHistory(t, conn, 100*time.Millisecond, time.Minute)
+	count := func() int { s, _ := h.Samples(id, nil); return len(s) }
+	waitFor(t, "3 samples", 5*time.Second, func() bool { return count() >= 3 })
+
+	p.down()
+	waitFor(t, "the connection to drop", 5*time.Second, func() bool { return !conn.Connected() })
+	before := count()
+	time.Sleep(500 * time.Millisecond)
+	if got := count(); got != before {
+		t.Fatalf("%d samples during the outage, %d before it: sampling did not pause", got, before)
+	}
+	if metric(t, h, "vadvisor_history_sample_failures_total") == 0 {
+		t.Error("no failed samples counted during the outage")
+	}
+	samples, ok := h.Samples(id, nil)
+	if !ok || len(samples) != before {
+		t.Fatal("the history was not served during the outage")
+	}
+	outageEnd := time.Now()
+
+	p.up()
+	waitFor(t, "sampling to resume", 15*time.Second, func() bool {
+		s, _ := h.Samples(id, nil)
+		return len(s) > before && s[len(s)-1].Time().After(outageEnd)
+	})
+	if s, _ := h.Samples(id, nil); !s[0].Time().Equal(samples[0].Time()) {
+		t.Error("the history from before the outage was lost")
+	}
+}

@@ -1,0 +1,214 @@
+package history
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+)
+
+func v(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
+
+// fakeDomain has two vCPUs, two interfaces and two disks, its counters
+// growing with n; a few values are left absent as libvirt may leave them.
+func fakeDomain(id byte, n uint64) domstats.Domain {
+	d := domstats.Domain{
+		Name: fmt.Sprintf("vm%d", id), UUID: libvirt.UUID{id, 1}, ID: int32(id) + 1,
+		State: v(1), CPUTime: v(1e9 + n), CPUUser: v(7e8 + n), CPUSystem: v(3e8),
+		Balloon: domstats.Balloon{Current: v(32768), Maximum: v(65536), RSS: v(43000 + n)},
+	}
+	for i := range 2 {
+		d.VCPUs = append(d.VCPUs, domstats.VCPU{State: v(uint64(i)), Time: v(n * uint64(i+1))})
+		d.Nets = append(d.Nets, domstats.Net{
+			Name:    fmt.Sprintf("tap%d", i),
+			RxBytes: v(n), RxPkts: v(n / 2), RxErrs: v(0), RxDrop: v(1),
+			TxBytes: v(n * 3), TxPkts: v(n / 3), TxErrs: v(2), TxDrop: v(3),
+		})
+		d.Blocks = append(d.Blocks, domstats.Block{
+			Name:   fmt.Sprintf("vd%c", 'a'+i),
+			RdReqs: v(n), RdBytes: v(n * 512), RdTimes: v(n * 1000),
+			WrReqs: v(n + 1), WrBytes: v(n * 4096), WrTimes: v(n * 2000),
+			FlReqs: v(4), FlTimes: v(5), Allocation: v(0), Capacity: v(33554432), Physical: v(204800),
+		})
+	}
+	d.Blocks[1].Physical = domstats.Value{} // not returned
+	return d
+}
+
+// kept is what a sample holds of a domain.
+func kept(d domstats.Domain) domstats.Domain {
+	out := domstats.Domain{
+		Name: d.Name, UUID: d.UUID, State: d.State, CPUTime: d.CPUTime, CPUUser: d.CPUUser, CPUSystem: d.CPUSystem,
+		Balloon: domstats.Balloon{Current: d.Balloon.Current, Maximum: d.Balloon.Maximum, RSS: d.Balloon.RSS, SwapIn: d.Balloon.SwapIn},
+		Nets:    d.Nets,
+	}
+	for _, c := range d.VCPUs {
+		out.VCPUs = append(out.VCPUs, domstats.VCPU{State: c.State, Time: c.Time})
+	}
+	for _, b := range d.Blocks {
+		b.Path, b.Errors = "", domstats.Value{}
+		out.Blocks = append(out.Blocks, b)
+	}
+	return out
+}
+
+func TestSampleRoundTrip(t *testing.T) {
+	d := fakeDomain(3, 12345)
+	d.Balloon.Usable = v(99) // not kept
+	var s Sample
+	s.set(42, newLayout(&d), &d)
+	got := domstats.Domain{UUID: d.UUID}
+	s.Decode(&got)
+	if want := kept(d); !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded\n%+v\nwant\n%+v", got, want)
+	}
+	if got.Blocks[1].Physical.OK || got.Balloon.SwapIn.OK {
+		t.Fatal("an absent value came back as present")
+	}
+	if s.Time() != time.Unix(0, 42).UTC() || s.Name() != "vm3" {
+		t.Fatalf("time %v name %q", s.Time(), s.Name())
+	}
+}
+
+func newTestHistory(t testing.TB, interval, retention time.Duration) *History {
+	h, err := New(domstats.NewReader(nil, StatsGroups), interval, retention, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func reading(at time.Time, doms ...domstats.Domain) *domstats.Reading {
+	return &domstats.Reading{Time: at, Domains: doms}
+}
+
+func TestNewValidates(t *testing.T) {
+	reader := domstats.NewReader(nil, StatsGroups)
+	for _, c := range []struct{ interval, retention time.Duration }{{0, time.Minute}, {-time.Second, time.Minute}, {time.Second, time.Second / 2}} {
+		if _, err := New(reader, c.interval, c.retention, nil); err == nil {
+			t.Errorf("interval %s retention %s accepted", c.interval, c.retention)
+		}
+	}
+	if _, err := New(domstats.NewReader(nil, libvirt.DomainStatsState), time.Second, time.Minute, nil); err == nil {
+		t.Error("a reader without the block, balloon, ... groups was accepted")
+	}
+}
+
+func TestRingKeepsNewestOldestFirst(t *testing.T) {
+	h := newTestHistory(t, time.Second, 3*time.Second)
+	t0 := time.Unix(1000, 0)
+	for i := range 5 {
+		h.record(reading(t0.Add(time.Duration(i)*time.Second), fakeDomain(1, uint64(i))))
+	}
+	samples, ok := h.Samples(libvirt.UUID{1, 1}, nil)
+	if !ok || len(samples) != 3 {
+		t.Fatalf("got %d samples, want the capacity 3", len(samples))
+	}
+	for i, s := range samples {
+		if want := t0.Add(time.Duration(i+2) * time.Second); !s.Time().Equal(want) {
+			t.Errorf("sample %d at %v, want %v", i, s.Time(), want)
+		}
+	}
+}
+
+func TestRecordSkipsInactiveAndDropsAgedOut(t *testing.T) {
+	h := newTestHistory(t, time.Second, 3*time.Second)
+	t0 := time.Unix(1000, 0)
+	off := fakeDomain(9, 0)
+	off.ID = -1
+	a, b := fakeDomain(1, 0), fakeDomain(2, 0)
+	h.record(reading(t0, a, b, off))
+	if got := len(h.UUIDs()); got != 2 {
+		t.Fatalf("%d VMs tracked, want 2 (the inactive one skipped)", got)
+	}
+	// b stops: its sample stays until it is older than the retention.
+	for i := 1; i <= 3; i++ {
+		h.record(reading(t0.Add(time.Duration(i)*time.Second), a))
+		if _, ok := h.Samples(b.UUID, nil); ok != (i < 3) {
+			t.Fatalf("after %ds stopped VM tracked = %v", i, ok)
+		}
+	}
+	// A reading that is not newer than the last is not recorded twice.
+	h.record(reading(t0.Add(3*time.Second), a))
+	if s, _ := h.Samples(a.UUID, nil); len(s) != 3 {
+		t.Fatalf("%d samples after a repeated reading, want 3", len(s))
+	}
+}
+
+func TestLayoutChangeKeepsOlderSamples(t *testing.T) {
+	h := newTestHistory(t, time.Second, time.Minute)
+	t0 := time.Unix(1000, 0)
+	d := fakeDomain(1, 1)
+	h.record(reading(t0, d))
+	d.Blocks = d.Blocks[:1] // a disk unplugged
+	d.Name = "renamed"
+	h.record(reading(t0.Add(time.Second), d))
+	samples, _ := h.Samples(d.UUID, nil)
+	var old, cur domstats.Domain
+	samples[0].Decode(&old)
+	samples[1].Decode(&cur)
+	if len(old.Blocks) != 2 || old.Name != "vm1" || len(cur.Blocks) != 1 || cur.Name != "renamed" {
+		t.Fatalf("old sample %s with %d disks, new %s with %d", old.Name, len(old.Blocks), cur.Name, len(cur.Blocks))
+	}
+}
+
+// TestCopiesAreDetached: a reader's copy must not change when the sampler
+// reuses the slot it came from.
+func TestCopiesAreDetached(t *testing.T) {
+	h := newTestHistory(t, time.Second, time.Second)
+	t0 := time.Unix(1000, 0)
+	h.record(reading(t0, fakeDomain(1, 5)))
+	samples, _ := h.Samples(libvirt.UUID{1, 1}, nil)
+	h.record(reading(t0.Add(time.Second), fakeDomain(1, 777)))
+	var d domstats.Domain
+	samples[0].Decode(&d)
+	if d.CPUTime.V != 1e9+5 || !samples[0].Time().Equal(t0) {
+		t.Fatalf("copy changed under the reader: cpu %d at %v", d.CPUTime.V, samples[0].Time())
+	}
+}
+
+const memVMs, memSamples = 1000, 60
+
+// fillHistory records memSamples readings of memVMs fake domains.
+func fillHistory(t testing.TB) *History {
+	h := newTestHistory(t, time.Second, memSamples*time.Second)
+	doms := make([]domstats.Domain, memVMs)
+	t0 := time.Unix(1000, 0)
+	for s := range memSamples {
+		for i := range doms {
+			doms[i] = fakeDomain(0, uint64(s))
+			doms[i].UUID = libvirt.UUID{byte(i), byte(i >> 8), 7}
+			doms[i].Name = fmt.Sprintf("vm%d", i)
+		}
+		h.record(reading(t0.Add(time.Duration(s)*time.Second), doms...))
+	}
+	return h
+}
+
+// heapPerSample measures the heap the rings of a full history hold.
+func heapPerSample(t testing.TB) (perSample float64, h *History) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	h = fillHistory(t)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(after.HeapAlloc-before.HeapAlloc) / (memVMs * memSamples), h
+}
+
+func TestMemoryPerSample(t *testing.T) {
+	per, h := heapPerSample(t)
+	t.Logf("heap per VM-sample (2 disks, 2 NICs, 2 vCPUs): %.0f bytes", per)
+	if per > 600 {
+		t.Errorf("heap per VM-sample %.0f bytes, want under 600", per)
+	}
+	if got := len(h.UUIDs()); got != memVMs {
+		t.Fatalf("%d VMs tracked, want %d", got, memVMs)
+	}
+	runtime.KeepAlive(h)
+}
