@@ -38,10 +38,8 @@ var (
 func updateBlock(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
 		if sp := s.specs[d.UUID]; sp != nil {
-			for _, t := range sortedKeys(sp.disks) {
-				ds := sp.disks[t]
-				blockInfo.sendFloat(s.ch, 1, d.Name, t, ds.diskType, ds.bus, ds.driverName, ds.driverType, ds.driverCache, ds.driverDiscard,
-					ds.serial, ds.sourceFile, ds.sourceProtocol)
+			for _, m := range sp.infoFor(d.Name, d.UUID).blocks {
+				s.ch <- m
 			}
 		}
 		seen := map[string]bool{}

@@ -59,11 +59,11 @@ func updateDomain(s *scrape) error {
 	}
 	for i := range doms {
 		d := &doms[i]
-		info := [3]string{}
 		if sp := s.specs[d.UUID]; sp != nil {
-			info = [3]string{sp.osType, sp.arch, sp.machine}
+			s.ch <- sp.infoFor(d.Name, d.UUID).domain
+		} else { // definition unavailable: still tell name and uuid
+			domainInfo.sendFloat(s.ch, 1, d.Name, domstats.UUIDString(d.UUID), "", "", "")
 		}
-		domainInfo.sendFloat(s.ch, 1, d.Name, domstats.UUIDString(d.UUID), info[0], info[1], info[2])
 		if d.State.OK {
 			name, ok := stateNames[d.State.V]
 			if !ok {

@@ -33,9 +33,8 @@ var (
 func updateInterface(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
 		if sp := s.specs[d.UUID]; sp != nil {
-			for _, t := range sortedKeys(sp.ifaces) {
-				is := sp.ifaces[t]
-				ifaceInfo.sendFloat(s.ch, 1, d.Name, t, is.ifaceType, is.bridge, is.mac, is.model, is.mtu)
+			for _, m := range sp.infoFor(d.Name, d.UUID).ifaces {
+				s.ch <- m
 			}
 		}
 		seen := map[string]bool{}

@@ -1,8 +1,5 @@
 package collector
 
-import (
-	"github.com/vadvisor/vadvisor/domstats"
-)
 
 func init() {
 	register(subCollector{
@@ -24,13 +21,11 @@ func updateOpenStack(s *scrape) error {
 	}
 	for i := range doms {
 		d := &doms[i]
-		sp := s.specs[d.UUID]
-		if sp == nil || sp.nova == nil {
-			continue
+		if sp := s.specs[d.UUID]; sp != nil {
+			if m := sp.infoFor(d.Name, d.UUID).openstack; m != nil {
+				s.ch <- m
+			}
 		}
-		n := sp.nova
-		openstackInfo.sendFloat(s.ch, 1, d.Name, domstats.UUIDString(d.UUID), n.Name, n.Flavor.Name,
-			n.Owner.Project.UUID, n.Owner.Project.Name, n.Owner.User.UUID, n.Owner.User.Name)
 	}
 	return nil
 }

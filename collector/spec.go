@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+	"github.com/prometheus/client_golang/prometheus"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vadvisor/vadvisor/domstats"
@@ -27,6 +28,49 @@ type spec struct {
 	disks                 map[string]diskSpec // by target device
 	ifaces                map[string]ifaceSpec
 	nova                  *novaInstance
+
+	mu   sync.Mutex
+	info *infoMetrics
+}
+
+// infoMetrics are a domain's info series. They change only with its
+// definition or name, so they are built once, not on every scrape.
+type infoMetrics struct {
+	name      string
+	domain    prometheus.Metric
+	openstack prometheus.Metric // nil without Nova metadata
+	blocks    []prometheus.Metric
+	ifaces    []prometheus.Metric
+}
+
+// infoFor returns the info series of the domain with this definition.
+func (s *spec) infoFor(name string, uuid libvirt.UUID) *infoMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.info != nil && s.info.name == name {
+		return s.info
+	}
+	id := domstats.UUIDString(uuid)
+	m := &infoMetrics{
+		name:   name,
+		domain: prometheus.MustNewConstMetric(domainInfo.desc, prometheus.GaugeValue, 1, name, id, s.osType, s.arch, s.machine),
+	}
+	if n := s.nova; n != nil {
+		m.openstack = prometheus.MustNewConstMetric(openstackInfo.desc, prometheus.GaugeValue, 1, name, id, n.Name, n.Flavor.Name,
+			n.Owner.Project.UUID, n.Owner.Project.Name, n.Owner.User.UUID, n.Owner.User.Name)
+	}
+	for _, t := range sortedKeys(s.disks) {
+		d := s.disks[t]
+		m.blocks = append(m.blocks, prometheus.MustNewConstMetric(blockInfo.desc, prometheus.GaugeValue, 1, name, t,
+			d.diskType, d.bus, d.driverName, d.driverType, d.driverCache, d.driverDiscard, d.serial, d.sourceFile, d.sourceProtocol))
+	}
+	for _, t := range sortedKeys(s.ifaces) {
+		i := s.ifaces[t]
+		m.ifaces = append(m.ifaces, prometheus.MustNewConstMetric(ifaceInfo.desc, prometheus.GaugeValue, 1, name, t,
+			i.ifaceType, i.bridge, i.mac, i.model, i.mtu))
+	}
+	s.info = m
+	return m
 }
 
 type diskSpec struct {

@@ -440,3 +440,66 @@ func TestSecurityBrokenWebConfigRefusesToStart(t *testing.T) {
 		})
 	}
 }
+
+// examplePassword is the password whose bcrypt hash the example web configs
+// under examples/web-config carry.
+const examplePassword = "example-password"
+
+// example returns a file under examples/ with each old string replaced by
+// its new one (pairs); a pair that matches nothing fails the test, so the
+// examples and the tests cannot drift apart.
+func example(t testing.TB, name string, oldNew ...string) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(testbed.Root(), "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(text)
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(s, oldNew[i]) {
+			t.Fatalf("examples/%s no longer contains %q", name, oldNew[i])
+		}
+		s = strings.ReplaceAll(s, oldNew[i], oldNew[i+1])
+	}
+	return s
+}
+
+// exampleWebConfig is examples/web-config/name using the test's certificates.
+func exampleWebConfig(t testing.TB, p *pki, name string) string {
+	t.Helper()
+	text := example(t, "web-config/"+name,
+		"/etc/vadvisor/tls/vadvisor.crt", p.serverCert,
+		"/etc/vadvisor/tls/vadvisor.key", p.serverKey)
+	return strings.ReplaceAll(text, "/etc/vadvisor/tls/clients-ca.crt", p.caFile)
+}
+
+// Every shipped web config works as its comments say.
+func TestSecurityExampleWebConfigs(t *testing.T) {
+	p := newPKI(t)
+	for _, c := range []struct {
+		name       string
+		clientCert bool
+		user       bool
+	}{
+		{"web-config.yml", false, true},
+		{"web-config-mtls.yml", true, false},
+		{"web-config-rate-limit.yml", false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			vadv := Start(t, "--web.config.file="+writeWebConfig(t, t.TempDir(), exampleWebConfig(t, p, c.name)))
+			url := "https://" + vadv.Addr + "/metrics"
+			user := ""
+			if c.user {
+				user = "prometheus"
+			}
+			r, err := get(t, p.httpsClient(c.clientCert), url, user, examplePassword)
+			if err != nil || r.status != http.StatusOK || !strings.Contains(r.body, "libvirt_up 1") {
+				t.Fatalf("GET /metrics as the example intends: status %d, err %v", r.status, err)
+			}
+			r, err = get(t, p.httpsClient(false), url, "", "")
+			if err == nil && r.status != http.StatusUnauthorized {
+				t.Errorf("GET /metrics without credentials: status %d, want 401 or a refused handshake", r.status)
+			}
+		})
+	}
+}

@@ -121,7 +121,7 @@ func (h *History) tick(ctx context.Context) {
 			return
 		}
 	}
-	h.record(r)
+	h.Record(r)
 	h.statsMu.Lock()
 	defer h.statsMu.Unlock()
 	h.stats.lastDuration = time.Since(begin)
@@ -146,9 +146,10 @@ func (h *History) failed(err error) {
 	h.logger.Debug("history sampling still paused", "err", err)
 }
 
-// record appends a sample per active VM, then drops the samples, and the
+// Record appends a sample per active VM from a reading (Run records one
+// per tick), then drops the samples, and the
 // rings of VMs that are gone, older than the retention.
-func (h *History) record(r *domstats.Reading) {
+func (h *History) Record(r *domstats.Reading) {
 	t := r.Time.UnixNano()
 	cutoff := t - int64(h.retention)
 	h.mu.Lock()

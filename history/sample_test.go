@@ -103,7 +103,7 @@ func TestRingKeepsNewestOldestFirst(t *testing.T) {
 	h := newTestHistory(t, time.Second, 3*time.Second)
 	t0 := time.Unix(1000, 0)
 	for i := range 5 {
-		h.record(reading(t0.Add(time.Duration(i)*time.Second), fakeDomain(1, uint64(i))))
+		h.Record(reading(t0.Add(time.Duration(i)*time.Second), fakeDomain(1, uint64(i))))
 	}
 	samples, ok := h.Samples(libvirt.UUID{1, 1}, nil)
 	if !ok || len(samples) != 3 {
@@ -122,19 +122,19 @@ func TestRecordSkipsInactiveAndDropsAgedOut(t *testing.T) {
 	off := fakeDomain(9, 0)
 	off.ID = -1
 	a, b := fakeDomain(1, 0), fakeDomain(2, 0)
-	h.record(reading(t0, a, b, off))
+	h.Record(reading(t0, a, b, off))
 	if got := len(h.UUIDs()); got != 2 {
 		t.Fatalf("%d VMs tracked, want 2 (the inactive one skipped)", got)
 	}
 	// b stops: its sample stays until it is older than the retention.
 	for i := 1; i <= 3; i++ {
-		h.record(reading(t0.Add(time.Duration(i)*time.Second), a))
+		h.Record(reading(t0.Add(time.Duration(i)*time.Second), a))
 		if _, ok := h.Samples(b.UUID, nil); ok != (i < 3) {
 			t.Fatalf("after %ds stopped VM tracked = %v", i, ok)
 		}
 	}
 	// A reading that is not newer than the last is not recorded twice.
-	h.record(reading(t0.Add(3*time.Second), a))
+	h.Record(reading(t0.Add(3*time.Second), a))
 	if s, _ := h.Samples(a.UUID, nil); len(s) != 3 {
 		t.Fatalf("%d samples after a repeated reading, want 3", len(s))
 	}
@@ -144,10 +144,10 @@ func TestLayoutChangeKeepsOlderSamples(t *testing.T) {
 	h := newTestHistory(t, time.Second, time.Minute)
 	t0 := time.Unix(1000, 0)
 	d := fakeDomain(1, 1)
-	h.record(reading(t0, d))
+	h.Record(reading(t0, d))
 	d.Blocks = d.Blocks[:1] // a disk unplugged
 	d.Name = "renamed"
-	h.record(reading(t0.Add(time.Second), d))
+	h.Record(reading(t0.Add(time.Second), d))
 	samples, _ := h.Samples(d.UUID, nil)
 	var old, cur domstats.Domain
 	samples[0].Decode(&old)
@@ -162,9 +162,9 @@ func TestLayoutChangeKeepsOlderSamples(t *testing.T) {
 func TestCopiesAreDetached(t *testing.T) {
 	h := newTestHistory(t, time.Second, time.Second)
 	t0 := time.Unix(1000, 0)
-	h.record(reading(t0, fakeDomain(1, 5)))
+	h.Record(reading(t0, fakeDomain(1, 5)))
 	samples, _ := h.Samples(libvirt.UUID{1, 1}, nil)
-	h.record(reading(t0.Add(time.Second), fakeDomain(1, 777)))
+	h.Record(reading(t0.Add(time.Second), fakeDomain(1, 777)))
 	var d domstats.Domain
 	samples[0].Decode(&d)
 	if d.CPUTime.V != 1e9+5 || !samples[0].Time().Equal(t0) {
@@ -185,7 +185,7 @@ func fillHistory(t testing.TB) *History {
 			doms[i].UUID = libvirt.UUID{byte(i), byte(i >> 8), 7}
 			doms[i].Name = fmt.Sprintf("vm%d", i)
 		}
-		h.record(reading(t0.Add(time.Duration(s)*time.Second), doms...))
+		h.Record(reading(t0.Add(time.Duration(s)*time.Second), doms...))
 	}
 	return h
 }

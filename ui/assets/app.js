@@ -148,14 +148,11 @@
     } finally {
       if (data === undefined) renderHost();
     }
-    const t0 = performance.now();
     const now = Date.now() / 1000;
     host.statsError = host.apiError = null;
     host.lastData = now;
     ingest(data, now);
     render();
-    performance.measure("vadvisor-refresh", { start: t0 });
-    performance.clearMeasures("vadvisor-refresh-prev");
   }
 
   function loop(fn, period) {
@@ -382,7 +379,6 @@
     root.replaceChildren();
     for (const def of CHARTS) {
       const fig = el("figure", "chart");
-      fig.style.margin = "0";
       fig.dataset.chart = def.id;
       const h = el("h3", null, def.title);
       const none = el("p", "none", "No data yet.");

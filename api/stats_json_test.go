@@ -1,0 +1,78 @@
+package api
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/testbed"
+)
+
+func val(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
+
+// TestSampleMatchesVAdvisor encodes the statistics behind the original's
+// real output and compares: same names, units and nulls, plus "name" and
+// "allocation" (absent from that guest's reading, so null).
+func TestSampleMatchesVAdvisor(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testbed.Root(), "..", "shared", "reference", "vadvisor-stats-sample.json"))
+	if err != nil {
+		t.Skipf("reference sample not available: %v", err)
+	}
+	var ref map[string][]map[string]any
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	want := ref["87b10669-71ee-42a5-b9ca-ca6f91e5eba5"][0]
+	at, _ := time.Parse(time.RFC3339Nano, want["timestamp"].(string))
+	want["name"] = "acc1"
+	want["diskio"].([]any)[0].(map[string]any)["allocation"] = nil
+	delete(want, "timestamp")
+
+	d := domstats.Domain{
+		Name: "acc1", State: val(1),
+		CPUTime: val(2446743000), CPUUser: val(1819978000), CPUSystem: val(626765000),
+		Balloon: domstats.Balloon{Current: val(32768), Maximum: val(32768), RSS: val(43828)},
+		VCPUs:   []domstats.VCPU{{State: val(1), Time: val(1390000000)}, {State: val(1), Time: val(0)}},
+		Nets: []domstats.Net{{Name: "tapacc1", RxBytes: val(90), RxPkts: val(1), RxErrs: val(0), RxDrop: val(0),
+			TxBytes: val(0), TxPkts: val(0), TxErrs: val(0), TxDrop: val(0)}},
+		Blocks: []domstats.Block{{Name: "vda", RdReqs: val(1), RdBytes: val(512), RdTimes: val(40019),
+			WrReqs: val(0), WrBytes: val(0), WrTimes: val(0), FlReqs: val(0), FlTimes: val(0),
+			Capacity: val(33554432), Physical: val(204800)}},
+	}
+	out := appendSample(nil, at, &d)
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("invalid JSON %s: %v", out, err)
+	}
+	if ts := got["timestamp"]; ts != at.UTC().Format("2006-01-02T15:04:05.000000000Z") {
+		t.Errorf("timestamp %v, want %v with nanoseconds", ts, at)
+	}
+	delete(got, "timestamp")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant the reference\n%v", out, want)
+	}
+}
+
+func TestAppendMillis(t *testing.T) {
+	for ns, want := range map[uint64]string{0: "0.0", 1: "0.000001", 1390000000: "1390.0", 2446743000: "2446.743", 1234567891: "1234.567891"} {
+		if got := string(appendMillis(nil, val(ns))); got != want {
+			t.Errorf("%d ns: %s, want %s", ns, got, want)
+		}
+	}
+	if got := string(appendMillis(nil, domstats.Value{})); got != "null" {
+		t.Errorf("absent: %s", got)
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"vm1", `a"b\c`, "tab\there", "ünï", "\xff"} {
+		var back string
+		if err := json.Unmarshal(appendString(nil, s), &back); err != nil || (back != s && s != "\xff") {
+			t.Errorf("%q came back as %q (%v)", s, back, err)
+		}
+	}
+}

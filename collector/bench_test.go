@@ -1,0 +1,80 @@
+package collector
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+// The scrape benchmarks pair a full scrape (bulk call, decoding, every
+// default collector, text encoding) with the raw bulk call it is built on,
+// so that the ratio shows what the exporter adds. `make bench` runs them.
+
+func benchScrape(b *testing.B, uri string) {
+	conn := testbed.Conn(b, uri)
+	enabled := &Enabled{flags: map[string]*bool{}}
+	for name, on := range Names() {
+		enabled.flags[name] = &on
+	}
+	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(b))
+	scrapeOnce(b, c) // warm the definition cache, as on every scrape but the first
+	b.ResetTimer()
+	for b.Loop() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c.WithContext(context.Background()))
+		families, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, f := range families {
+			enc.Encode(f)
+		}
+	}
+}
+
+func benchRawBulk(b *testing.B, uri string, groups libvirt.DomainStatsTypes) {
+	conn := testbed.Conn(b, uri)
+	for b.Loop() {
+		_, err := libvirtconn.Do(context.Background(), conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
+			if _, _, err := l.ConnectListAllDomains(1, 0); err != nil {
+				return nil, err
+			}
+			return l.ConnectGetAllDomainStats(nil, uint32(groups), uint32(libvirt.ConnectGetAllDomainsStatsNowait))
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func defaultGroups() libvirt.DomainStatsTypes {
+	e := &Enabled{flags: map[string]*bool{}}
+	for name, on := range Names() {
+		e.flags[name] = &on
+	}
+	return e.StatsGroups()
+}
+
+func BenchmarkScrape1000TestDomains(b *testing.B) { benchScrape(b, testbed.TestNode(b, "bench", 1000)) }
+func BenchmarkRawListBulk1000TestDomains(b *testing.B) {
+	benchRawBulk(b, testbed.TestNode(b, "bench", 1000), defaultGroups())
+}
+
+func BenchmarkScrapeGuests(b *testing.B) {
+	testbed.Guests(b, "vadv-c", 3)
+	benchScrape(b, "qemu:///system")
+}
+
+func BenchmarkRawListBulkGuests(b *testing.B) {
+	testbed.Guests(b, "vadv-c", 3)
+	benchRawBulk(b, "qemu:///system", defaultGroups())
+}
