@@ -99,7 +99,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	groups := defaultGroups()
+	groups := defaultEnabled().StatsGroups()
 
 	var rows []*result
 	// Real guests: every domain of the system connection, as both exporters
@@ -134,15 +134,15 @@ func run() error {
 	return nil
 }
 
-// defaultGroups are the bulk stats groups vadvisor reads with its default
-// collector switches: the raw call must ask for the same.
-func defaultGroups() libvirt.DomainStatsTypes {
+// defaultEnabled are vadvisor's default collector switches: the raw call
+// must ask for the same bulk stats groups.
+func defaultEnabled() *collector.Enabled {
 	app := kingpin.New("bench", "")
 	enabled := collector.RegisterFlags(app)
 	if _, err := app.Parse(nil); err != nil {
 		panic(err)
 	}
-	return enabled.StatsGroups()
+	return enabled
 }
 
 // rawBulk times the bulk stats call alone (with the domain listing first
@@ -339,7 +339,7 @@ func scrapeOnce(url string) (int, error) {
 
 func printReport(rows []*result, api *apiResult, real, test *result) {
 	host, _ := os.Hostname()
-	fmt.Printf("Measured %s on %s: %s, %d cores, %s; libvirt %s; %d scrapes per subject, sequential.\n\n",
+	fmt.Printf("Measured %s on %s: %s, %d cores, %s; %s; %d scrapes per subject, sequential.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), libvirtVersion(), *scrapes)
 	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")

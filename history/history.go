@@ -147,8 +147,8 @@ func (h *History) failed(err error) {
 }
 
 // Record appends a sample per active VM from a reading (Run records one
-// per tick), then drops the samples, and the
-// rings of VMs that are gone, older than the retention.
+// per tick), then drops the samples, and the rings of VMs that are gone,
+// older than the retention. A reading not newer than the last is ignored.
 func (h *History) Record(r *domstats.Reading) {
 	t := r.Time.UnixNano()
 	cutoff := t - int64(h.retention)

@@ -30,7 +30,7 @@ func guestUUID(t *testing.T, name string) libvirt.UUID {
 	return id
 }
 
-func runHistory(t *testing.T, conn *libvirtconn.Conn, interval, retention time.Duration) *History {
+func runHistory(t testing.TB, conn *libvirtconn.Conn, interval, retention time.Duration) *History {
 	t.Helper()
 	h, err := New(domstats.NewReader(conn, StatsGroups), interval, retention, testbed.Logger(t))
 	if err != nil {
