@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,8 +26,10 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/vadvisor/vadvisor/api"
 	"github.com/vadvisor/vadvisor/collector"
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -35,12 +38,14 @@ func main() { os.Exit(run(os.Args[1:])) }
 func run(args []string) int {
 	app := kingpin.New("vadvisor", "VM monitoring agent for libvirt hosts: Prometheus metrics, per-second history and lifecycle events.")
 	var (
-		metricsPath  = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
-		maxRequests  = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
-		libvirtURI   = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
-		callTimeout  = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
-		scrapeMargin = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
-		webConfig    = webflag.AddFlags(app, ":8181")
+		metricsPath   = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		maxRequests   = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
+		libvirtURI    = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
+		callTimeout   = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
+		scrapeMargin  = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
+		histInterval  = durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats.", "1s")
+		histRetention = durationFlag(app, "history.retention", "How long history samples are kept (retention / interval samples per VM).", "60s")
+		webConfig     = webflag.AddFlags(app, ":8181")
 	)
 	enabled := collector.RegisterFlags(app)
 	promslogConfig := &promslog.Config{}
@@ -68,14 +73,28 @@ func run(args []string) int {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 	)
-	reader := domstats.NewReader(conn, enabled.StatsGroups())
+	// One reader for the scrapes and the history, so that their libvirt
+	// readings never collide; it reads what either needs.
+	reader := domstats.NewReader(conn, enabled.StatsGroups()|history.StatsGroups)
 	metrics := collector.New(conn, reader, enabled, logger.With("component", "collector"))
+	hist, err := history.New(reader, *histInterval, *histRetention, logger.With("component", "history"))
+	if err != nil {
+		logger.Error("bad history settings", "err", err)
+		return 2
+	}
+	registry.MustRegister(hist)
 
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, metricsHandler(metrics, registry, *maxRequests, *scrapeMargin, logger))
+	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
+	api.NewSpecs(conn, logger.With("component", "api")).Register(mux)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
-	links := []web.LandingLinks{{Address: *metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"}}
+	links := []web.LandingLinks{
+		{Address: *metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
+		{Address: "/api/v1.0/stats/", Text: "Stats", Description: "Per-second history of every VM (JSON); ?live=true for a fresh sample"},
+		{Address: "/api/v1.0/specs/", Text: "Specs", Description: "Domain definitions (JSON)"},
+	}
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "vAdvisor",
@@ -91,11 +110,9 @@ func run(args []string) int {
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		conn.Run(ctx)
-	}()
+	var running sync.WaitGroup
+	running.Go(func() { conn.Run(ctx) })
+	running.Go(func() { hist.Run(ctx) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webConfig, logger) }()
 
@@ -113,7 +130,7 @@ func run(args []string) int {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	server.Shutdown(shutdownCtx)
-	<-done
+	running.Wait()
 	return code
 }
 

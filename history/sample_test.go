@@ -210,5 +210,8 @@ func TestMemoryPerSample(t *testing.T) {
 	if got := len(h.UUIDs()); got != memVMs {
 		t.Fatalf("%d VMs tracked, want %d", got, memVMs)
 	}
-	runtime.KeepAlive(h)
+	reported := metric(t, h, "vadvisor_history_memory_bytes") / (memVMs * memSamples)
+	if reported < per*0.8 || reported > per*1.2 {
+		t.Errorf("vadvisor_history_memory_bytes says %.0f bytes per sample, the heap grew by %.0f", reported, per)
+	}
 }
