@@ -91,7 +91,7 @@ func appendSpecFields(b []byte, v reflect.Value, none bool) ([]byte, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("xml")
-		if !f.IsExported() || f.Name == "XMLName" || tag == "-" {
+		if !f.IsExported() || f.Name == "XMLName" {
 			continue
 		}
 		if f.Anonymous && f.Type.Kind() == reflect.Struct {

@@ -30,8 +30,16 @@ func TestSpecs(t *testing.T) {
 		}
 		VCPU    struct{ Value int }
 		Devices struct {
-			Disks      []struct{ Target struct{ Dev string } }
-			Interfaces []struct{ Target struct{ Dev string } }
+			Disks []struct {
+				Target struct{ Dev string }
+				// libvirtxml keeps the kind of source in a union of
+				// fields tagged xml:"-"; they carry the source file.
+				Source struct{ File struct{ File string } }
+			}
+			Interfaces []struct {
+				Target struct{ Dev string }
+				Source struct{ Ethernet *struct{} }
+			}
 		}
 	}
 	fetch := func(path string) (map[string]specJSON, []byte) {
@@ -62,7 +70,8 @@ func TestSpecs(t *testing.T) {
 			}
 			if s.Name != name || s.UUID != id || s.Type != "qemu" || s.Memory.Value != 32768 || s.Memory.Unit != "KiB" || s.VCPU.Value != vcpus ||
 				len(s.Devices.Disks) != 1 || s.Devices.Disks[0].Target.Dev != "vda" ||
-				len(s.Devices.Interfaces) != 1 || s.Devices.Interfaces[0].Target.Dev != tap {
+				!strings.HasSuffix(s.Devices.Disks[0].Source.File.File, "/"+name+".qcow2") ||
+				len(s.Devices.Interfaces) != 1 || s.Devices.Interfaces[0].Target.Dev != tap || s.Devices.Interfaces[0].Source.Ethernet == nil {
 				t.Errorf("%s: %+v", path, s)
 			}
 		}
