@@ -29,8 +29,10 @@ import (
 	"github.com/vadvisor/vadvisor/api"
 	"github.com/vadvisor/vadvisor/collector"
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/events"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/libvirtconn"
+	"github.com/vadvisor/vadvisor/ui"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -45,6 +47,10 @@ func run(args []string) int {
 		scrapeMargin  = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
 		histInterval  = durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats.", "1s")
 		histRetention = durationFlag(app, "history.retention", "How long history samples are kept (retention / interval samples per VM).", "60s")
+		evRetention   = durationFlag(app, "events.retention", "How long lifecycle events are kept for /api/v1.0/events.", "24h")
+		evMax         = app.Flag("events.max-events", "Most lifecycle events kept; the oldest go first.").Default("100000").Int()
+		evHeartbeat   = durationFlag(app, "events.heartbeat", "Interval of the empty heartbeat line on an idle event stream.", "15s")
+		evBuffer      = app.Flag("events.stream-buffer", "Events a stream client may fall behind before it is disconnected.").Default("1000").Int()
 		webConfig     = webflag.AddFlags(app, ":8181")
 	)
 	enabled := collector.RegisterFlags(app)
@@ -83,17 +89,29 @@ func run(args []string) int {
 		return 2
 	}
 	registry.MustRegister(hist)
+	store, err := events.NewStore(*evRetention, *evMax)
+	if err != nil {
+		logger.Error("bad event settings", "err", err)
+		return 2
+	}
+	subscriber := events.NewSubscriber(conn, store, logger.With("component", "events"))
+	registry.MustRegister(store, subscriber)
 
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, metricsHandler(metrics, registry, *maxRequests, *scrapeMargin, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
 	api.NewSpecs(conn, logger.With("component", "api")).Register(mux)
+	// ctx ends before the server shuts down, and so ends open event streams.
+	api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *evHeartbeat, StreamBuffer: *evBuffer}, logger.With("component", "api")).Register(mux)
+	ui.Register(mux, *metricsPath)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	links := []web.LandingLinks{
 		{Address: *metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
 		{Address: "/api/v1.0/stats/", Text: "Stats", Description: "Per-second history of every VM (JSON); ?live=true for a fresh sample"},
 		{Address: "/api/v1.0/specs/", Text: "Specs", Description: "Domain definitions (JSON)"},
+		{Address: "/api/v1.0/events?all_events=true", Text: "Events", Description: "VM lifecycle events (NDJSON); ?stream=true to follow"},
+		{Address: ui.Path, Text: "Web UI", Description: "Live view of the host: VMs, per-second charts, events"},
 	}
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
@@ -113,6 +131,7 @@ func run(args []string) int {
 	var running sync.WaitGroup
 	running.Go(func() { conn.Run(ctx) })
 	running.Go(func() { hist.Run(ctx) })
+	running.Go(func() { subscriber.Run(ctx) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webConfig, logger) }()
 

@@ -193,6 +193,10 @@ func (e *Events) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, problem)
 		return
 	}
+	if req.stream && r.Method == http.MethodHead {
+		ndjsonHeaders(w)
+		return
+	}
 	if req.stream {
 		e.serveStream(w, r, req)
 		return

@@ -26,8 +26,8 @@ import (
 //	go test ./api -run '^$' -bench EventsFanOut -benchtime 5000x
 func BenchmarkEventsFanOut(b *testing.B) {
 	const clients = 100
-	perEvent := bytesPerStoredEvent() // first, on a quiet heap
-	store := events.NewStore(time.Hour, events.DefaultMaxEvents)
+	perEvent := bytesPerStoredEvent(b) // first, on a quiet heap
+	store := mustStore(b, time.Hour, events.DefaultMaxEvents)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mux := http.NewServeMux()
@@ -133,11 +133,11 @@ func field(line []byte, key, end string) []byte {
 
 // bytesPerStoredEvent is the heap a full store takes per event, for
 // events of 50 domains.
-func bytesPerStoredEvent() float64 {
+func bytesPerStoredEvent(b *testing.B) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	store := events.NewStore(time.Hour, events.DefaultMaxEvents)
+	store := mustStore(b, time.Hour, events.DefaultMaxEvents)
 	for i := 0; i < events.DefaultMaxEvents; i++ {
 		store.Add(events.Event{Type: events.Type(i % 9), DomainName: "vm" + strconv.Itoa(i%50), DomainUUID: "00000000-0000-4000-8000-0000000000" + strconv.Itoa(10+i%50)})
 	}

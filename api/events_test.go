@@ -49,11 +49,20 @@ func eventsServer(t *testing.T, store *events.Store, opts EventsOptions) (srv *h
 	return srv, cancel
 }
 
+func mustStore(t testing.TB, maxAge time.Duration, maxCount int) *events.Store {
+	t.Helper()
+	store, err := events.NewStore(maxAge, maxCount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 // liveEvents subscribes a store to the real libvirtd.
 func liveEvents(t *testing.T) (*events.Store, *events.Subscriber) {
 	t.Helper()
 	conn := testbed.Conn(t, testbed.SystemURI)
-	store := events.NewStore(time.Hour, events.DefaultMaxEvents)
+	store := mustStore(t, time.Hour, events.DefaultMaxEvents)
 	sub := events.NewSubscriber(conn, store, testbed.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -77,7 +86,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // history GETs the events and decodes them.
 func getHistory(t *testing.T, srv *httptest.Server, query string) []evLine {
 	t.Helper()
-	resp, err := http.Get(srv.URL + eventsPath + "?" + query)
+	resp, err := historyClient.Get(srv.URL + eventsPath + "?" + query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +108,12 @@ func getHistory(t *testing.T, srv *httptest.Server, query string) []evLine {
 	}
 	return out
 }
+
+var (
+	historyClient = &http.Client{Timeout: 10 * time.Second}
+	// A stream has no end, but its headers come at once.
+	streamClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 5 * time.Second}}
+)
 
 // stream is an open event stream read line by line.
 type stream struct {
@@ -178,11 +193,11 @@ func names(evs []evLine) string {
 func TestEventsOfRealGuests(t *testing.T) {
 	guest := testbed.Guests(t, "vadv-ev", 1)[0]
 	const fresh = "vadv-evtmp"
-	exec.Command("virsh", "-c", testbed.SystemURI, "undefine", fresh).Run()
+	virsh(t, "undefine", fresh)
 	store, _ := liveEvents(t)
 	srv, _ := eventsServer(t, store, EventsOptions{})
-	live := openStream(t, http.DefaultClient, srv, "")
-	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "undefine", fresh).Run() })
+	live := openStream(t, streamClient, srv, "")
+	t.Cleanup(func() { virsh(t, "undefine", fresh) })
 	xml := filepathTemp(t, "<domain type='qemu'><name>"+fresh+"</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"+
 		"<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
 
@@ -200,7 +215,9 @@ func TestEventsOfRealGuests(t *testing.T) {
 	}
 	for _, step := range steps {
 		before := time.Now()
-		testbed.Virsh(t, step.virsh...)
+		if out, err := virsh(t, step.virsh...); err != nil {
+			t.Fatalf("virsh %s: %v\n%s", strings.Join(step.virsh, " "), err, out)
+		}
 		done := time.Now()
 		n := len(strings.Fields(step.want))
 		got := live.events(t, step.domain, n, time.Second)
@@ -228,6 +245,15 @@ func TestEventsOfRealGuests(t *testing.T) {
 	}
 }
 
+// virsh runs virsh on the system connection, bounded in time: a daemon
+// made busy by another package's hung guests must fail the test, not hang it.
+func virsh(t *testing.T, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "virsh", append([]string{"-c", testbed.SystemURI}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
 func filepathTemp(t *testing.T, content string) string {
 	path := t.TempDir() + "/domain.xml"
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -239,7 +265,7 @@ func filepathTemp(t *testing.T, content string) string {
 // seeded is a store with one event of each type, a millisecond apart,
 // for domains vm0..vm2.
 func seeded(t *testing.T) (*events.Store, []events.Event) {
-	store := events.NewStore(time.Hour, 1000)
+	store := mustStore(t, time.Hour, 1000)
 	var evs []events.Event
 	for i := 0; i < 27; i++ {
 		evs = append(evs, store.Add(events.Event{Type: events.Type(i % 9), DomainName: "vm" + strconv.Itoa(i%3), DomainUUID: "uuid-" + strconv.Itoa(i%3)}))
@@ -303,7 +329,7 @@ func TestEventsHistoryQueries(t *testing.T) {
 }
 
 func TestEventsBadParameters(t *testing.T) {
-	srv, _ := eventsServer(t, events.NewStore(time.Hour, 10), EventsOptions{})
+	srv, _ := eventsServer(t, mustStore(t, time.Hour, 10), EventsOptions{})
 	cases := []struct{ query, param string }{
 		{"stream=yes", "stream"},
 		{"stream=", "stream"},
@@ -329,7 +355,7 @@ func TestEventsBadParameters(t *testing.T) {
 		{"max_events=%zz", "malformed"},
 	}
 	for _, tc := range cases {
-		resp, err := http.Get(srv.URL + eventsPath + "?" + tc.query)
+		resp, err := historyClient.Get(srv.URL + eventsPath + "?" + tc.query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,7 +366,7 @@ func TestEventsBadParameters(t *testing.T) {
 			t.Errorf("?%s: %s %s, error %q (%v); want 400 with a JSON error naming %s", tc.query, resp.Status, resp.Header.Get("Content-Type"), body.Error, err, tc.param)
 		}
 	}
-	resp, err := http.Post(srv.URL+eventsPath, "text/plain", nil)
+	resp, err := historyClient.Post(srv.URL+eventsPath, "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,9 +380,9 @@ func TestEventsStreamFiltersAndResume(t *testing.T) {
 	store, evs := seeded(t)
 	srv, _ := eventsServer(t, store, EventsOptions{})
 	// Headers arrive before any event does.
-	started := openStream(t, http.DefaultClient, srv, "started_events=true")
-	all := openStream(t, http.DefaultClient, srv, "")
-	resumed := openStream(t, http.DefaultClient, srv, "since="+strconv.FormatUint(evs[20].ID, 10))
+	started := openStream(t, streamClient, srv, "started_events=true")
+	all := openStream(t, streamClient, srv, "")
+	resumed := openStream(t, streamClient, srv, "since="+strconv.FormatUint(evs[20].ID, 10))
 	var added []events.Event
 	for _, typ := range []events.Type{events.Stopped, events.Started, events.Type(12)} {
 		added = append(added, store.Add(events.Event{Type: typ, Detail: 42, DomainName: "vm", DomainUUID: "u"}))
@@ -378,8 +404,8 @@ func TestEventsStreamFiltersAndResume(t *testing.T) {
 }
 
 func TestEventsStreamHeartbeat(t *testing.T) {
-	srv, _ := eventsServer(t, events.NewStore(time.Hour, 10), EventsOptions{Heartbeat: 50 * time.Millisecond})
-	s := openStream(t, http.DefaultClient, srv, "")
+	srv, _ := eventsServer(t, mustStore(t, time.Hour, 10), EventsOptions{Heartbeat: 50 * time.Millisecond})
+	s := openStream(t, streamClient, srv, "")
 	start := time.Now()
 	for i := 0; i < 3; i++ {
 		if l, _ := s.next(t, time.Second); l != "" {
@@ -395,7 +421,7 @@ func TestEventsStreamHeartbeat(t *testing.T) {
 // events behind, without holding up the store or a client that keeps up;
 // its last line says where to resume, and resuming there loses nothing.
 func TestEventsStreamLagLimit(t *testing.T) {
-	store := events.NewStore(time.Hour, 500000)
+	store := mustStore(t, time.Hour, 500000)
 	srv, _ := eventsServer(t, store, EventsOptions{StreamBuffer: 256, WriteTimeout: time.Minute})
 	// A small receive window, so that the socket buffers fill soon.
 	stuckClient := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
@@ -409,7 +435,7 @@ func TestEventsStreamLagLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stuck.Body.Close()
-	keeper := openStream(t, http.DefaultClient, srv, "")
+	keeper := openStream(t, streamClient, srv, "")
 
 	// In bursts of 50 a millisecond apart, which a client that reads
 	// keeps up with.
@@ -466,7 +492,7 @@ func TestEventsStreamLagLimit(t *testing.T) {
 		t.Errorf("line after the error line: %q", sc.Text())
 	}
 	// Resuming where it says replays the rest.
-	s := openStream(t, http.DefaultClient, srv, "since="+strconv.FormatUint(last, 10))
+	s := openStream(t, streamClient, srv, "since="+strconv.FormatUint(last, 10))
 	rest := s.events(t, "", int(first.ID+n-1-last), 10*time.Second)
 	if rest[0].ID != last+1 || rest[len(rest)-1].ID != first.ID+n-1 {
 		t.Errorf("resume replayed %d..%d, want %d..%d", rest[0].ID, rest[len(rest)-1].ID, last+1, first.ID+n-1)
@@ -476,13 +502,13 @@ func TestEventsStreamLagLimit(t *testing.T) {
 // Streams end when the client goes, and when the API's context ends, so
 // that a graceful shutdown never waits for them.
 func TestEventsStreamEnds(t *testing.T) {
-	store := events.NewStore(time.Hour, 10)
+	store := mustStore(t, time.Hour, 10)
 	srv, stop := eventsServer(t, store, EventsOptions{})
 	clients := func() float64 { return metricValue(t, store, "vadvisor_events_stream_clients") }
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+eventsPath+"?stream=true", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := streamClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +517,7 @@ func TestEventsStreamEnds(t *testing.T) {
 	resp.Body.Close()
 	waitFor(t, time.Second, "client gone", func() bool { return clients() == 0 })
 
-	s := openStream(t, http.DefaultClient, srv, "")
+	s := openStream(t, streamClient, srv, "")
 	stop()
 	if l, ok := s.next(t, time.Second); ok {
 		t.Errorf("got %q after shutdown, want the end of the stream", l)
@@ -535,7 +561,7 @@ func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 	t.Cleanup(func() { testbed.Guests(t, "vadv-ev", 2) }) // restarts the victim
 	store, sub := liveEvents(t)
 	srv, _ := eventsServer(t, store, EventsOptions{})
-	live := openStream(t, http.DefaultClient, srv, "")
+	live := openStream(t, streamClient, srv, "")
 
 	restartLibvirtd(t, func() {
 		pid, err := os.ReadFile("/run/libvirt/qemu/" + victim + ".pid")
@@ -563,11 +589,13 @@ func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 	if len(hist) != 1 || hist[0] != got {
 		t.Errorf("history has %+v, want %+v", hist, got)
 	}
-	testbed.Virsh(t, "suspend", other)
+	if out, err := virsh(t, "suspend", other); err != nil {
+		t.Fatalf("virsh suspend: %v\n%s", err, out)
+	}
 	if got := live.events(t, other, 1, time.Second); got[0].String() != "Suspended/Paused" || got[0].Reconciled {
 		t.Errorf("after the restart, suspend gave %+v", got)
 	}
-	testbed.Virsh(t, "resume", other)
+	virsh(t, "resume", other)
 }
 
 // restartLibvirtd stops libvirtd, runs gap while it is down, and starts it again.

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -72,6 +73,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// Share the test bed as tests do, so that no test restarts libvirtd or
+	// stops guests under the measurement.
+	lock, err := os.OpenFile("/run/vadvisor-testbed.lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH); err != nil {
+		return err
+	}
 	logf("starting libvirtd and %d guests", *guests)
 	if err := command(root, "bash", "scripts/testbed.sh", guestPrefix, strconv.Itoa(*guests)); err != nil {
 		return err
@@ -79,6 +90,7 @@ func run() error {
 	if !*keep {
 		defer stopGuests()
 	}
+	version := libvirtVersion()
 	dir, err := os.MkdirTemp("", "vadvisor-bench")
 	if err != nil {
 		return err
@@ -130,7 +142,7 @@ func run() error {
 
 	api := statsAPI(bin)
 
-	printReport(rows, api, vadvReal, vadvTest)
+	printReport(version, rows, api, vadvReal, vadvTest)
 	return nil
 }
 
@@ -337,10 +349,10 @@ func scrapeOnce(url string) (int, error) {
 	return int(n), nil
 }
 
-func printReport(rows []*result, api *apiResult, real, test *result) {
+func printReport(version string, rows []*result, api *apiResult, real, test *result) {
 	host, _ := os.Hostname()
 	fmt.Printf("Measured %s on %s: %s, %d cores, %s; %s; %d scrapes per subject, sequential.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), libvirtVersion(), *scrapes)
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), version, *scrapes)
 	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {

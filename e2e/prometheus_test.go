@@ -285,8 +285,8 @@ scrape_configs:
 		ps.api(t, "/api/v1/targets", url.Values{"state": {"active"}}, &discovered)
 		for _, target := range discovered.ActiveTargets {
 			if target.Labels["job"] == "vadvisor-example" {
-				if target.Labels["hypervisor"] == "" {
-					t.Errorf("example target %s has no hypervisor label", target.ScrapeURL)
+				if target.Labels["datacenter"] == "" {
+					t.Errorf("example target %s has no datacenter label", target.ScrapeURL)
 				}
 				exampleTargets = append(exampleTargets, target.Labels["instance"])
 			}
@@ -298,6 +298,49 @@ scrape_configs:
 	for _, target := range exampleTargets {
 		if !strings.HasSuffix(target, ":8181") {
 			t.Errorf("example target %s is not on vadvisor's port 8181", target)
+		}
+	}
+}
+
+// noPromtoolCheck lists example scrape configs promtool cannot check here.
+var noPromtoolCheck = map[string]string{
+	"prometheus-kubernetes.yml": "Debian's Prometheus is built without kubernetes_sd_configs",
+}
+
+// Every example scrape config under examples/prometheus passes promtool,
+// with the rules file where prometheus.yml expects it.
+func TestPrometheusExampleConfigsPassPromtool(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "rules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile(filepath.Join(testbed.Root(), "monitoring", "vadvisor-rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules", "vadvisor-rules.yml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	configs, _ := filepath.Glob(filepath.Join(testbed.Root(), "examples", "prometheus", "*.yml"))
+	if len(configs) < 4 {
+		t.Fatalf("only %d example scrape configs", len(configs))
+	}
+	for _, config := range configs {
+		name := filepath.Base(config)
+		if _, skip := noPromtoolCheck[name]; skip {
+			continue
+		}
+		text, err := os.ReadFile(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check := exec.Command("promtool", "check", "config", name)
+		check.Dir = dir
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool check config examples/prometheus/%s: %v\n%s", name, err, out)
 		}
 	}
 }

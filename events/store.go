@@ -1,6 +1,7 @@
 package events
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -48,14 +49,20 @@ type Store struct {
 // at the store's creation time in Unix milliseconds, so they keep growing
 // across restarts (unless more than 1000 events a second were stored) and
 // a client resuming with an ID from an earlier run misses nothing.
-func NewStore(maxAge time.Duration, maxCount int) *Store {
-	return newStore(maxAge, maxCount, time.Now)
+func NewStore(maxAge time.Duration, maxCount int) (*Store, error) {
+	if maxAge <= 0 {
+		return nil, fmt.Errorf("event retention must be positive, got %s", maxAge)
+	}
+	if maxCount < 1 {
+		return nil, fmt.Errorf("the most events kept must be at least 1, got %d", maxCount)
+	}
+	return newStore(maxAge, maxCount, time.Now), nil
 }
 
 func newStore(maxAge time.Duration, maxCount int, now func() time.Time) *Store {
 	return &Store{
 		maxAge:     maxAge,
-		maxCount:   max(maxCount, 1),
+		maxCount:   maxCount,
 		now:        now,
 		firstID:    uint64(now().UnixMilli()),
 		subs:       map[*Subscription]struct{}{},

@@ -130,7 +130,7 @@ func TestStoreLimits(t *testing.T) {
 }
 
 func TestStoreFanOutDropsLaggingSubscriber(t *testing.T) {
-	s := NewStore(time.Hour, 100)
+	s := newStore(time.Hour, 100, time.Now)
 	slow := s.Subscribe(AllTypes, 2)
 	fast := s.Subscribe(AllTypes, 2)
 	startedOnly := s.Subscribe(TypeSet(0).Add(Started), 2)
@@ -174,7 +174,7 @@ vadvisor_events_stored 3
 // A subscriber resuming while events are being stored gets every event
 // after its ID exactly once, in order, partly replayed and partly live.
 func TestStoreSubscribeAfterHasNoGapOrDuplicate(t *testing.T) {
-	s := NewStore(time.Hour, 100000)
+	s := newStore(time.Hour, 100000, time.Now)
 	first := s.Add(Event{Type: Started})
 	const n = 20000
 	done := make(chan struct{})
@@ -229,7 +229,7 @@ func TestReasonsAndUnknownTypes(t *testing.T) {
 		t.Errorf("PMSuspended.Param() = %s", PMSuspended.Param())
 	}
 
-	s := NewStore(time.Hour, 10)
+	s := newStore(time.Hour, 10, time.Now)
 	s.Add(Event{Type: Type(9), Detail: 3})
 	s.Add(Event{Type: Started, Detail: DetailReconciled})
 	want := `
@@ -258,5 +258,14 @@ vadvisor_events_received_total{event_type="Unknown(9)"} 1
 	line := string(s.Query(Query{Types: AllTypes, Limit: 1})[0].AppendLine(nil))
 	if !strings.Contains(line, `"event_type":"Started","reason":"Reconciled"`) || !strings.Contains(line, `"reconciled":true`) {
 		t.Errorf("reconciled event line %s", line)
+	}
+}
+
+func TestNewStoreRejectsBadLimits(t *testing.T) {
+	if _, err := NewStore(0, 10); err == nil {
+		t.Error("a zero retention was accepted")
+	}
+	if _, err := NewStore(time.Hour, 0); err == nil {
+		t.Error("a zero event count was accepted")
 	}
 }

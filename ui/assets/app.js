@@ -25,7 +25,8 @@
     if (v == null || !isFinite(v)) return "–";
     let i = 0;
     while (Math.abs(v) >= 1024 && i < UNITS.length - 1) { v /= 1024; i++; }
-    return (i === 0 ? v.toFixed(0) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)) + " " + UNITS[i] + suffix;
+    const digits = i === 0 ? (Number.isInteger(v) ? 0 : 1) : v < 10 ? 2 : v < 100 ? 1 : 0;
+    return v.toFixed(digits) + " " + UNITS[i] + suffix;
   }
   const count = (v, suffix = "") => v == null || !isFinite(v) ? "–" :
     (v >= 1e6 ? (v / 1e6).toFixed(1) + "M" : v >= 1e4 ? (v / 1e3).toFixed(1) + "k" : v.toFixed(v < 10 ? 1 : 0)) + suffix;
@@ -155,6 +156,7 @@
     render();
   }
 
+  // period is in ms, or a function giving the next one.
   function loop(fn, period) {
     let timer = null;
     const run = async () => {
@@ -162,7 +164,8 @@
       const start = performance.now();
       await fn();
       // A hidden tab stops polling; it resumes when shown again.
-      if (!document.hidden) timer = setTimeout(run, Math.max(100, period - (performance.now() - start)));
+      const next = typeof period === "function" ? period() : period;
+      if (!document.hidden) timer = setTimeout(run, Math.max(100, next - (performance.now() - start)));
     };
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && timer === null) run();
@@ -368,7 +371,11 @@
         c.none.hidden = labels.length > 0;
         if (labels.length) c.plot = makePlot(def, c.box, labels);
       }
-      if (c.plot) c.plot.setData(data);
+      if (c.plot) {
+        c.plot.setData(data);
+        // Without a pointer over the chart, the legend shows the newest values.
+        if (c.plot.cursor.left < 0) c.plot.setLegend({ idx: data[0].length - 1 });
+      }
     }
   }
 
@@ -437,6 +444,7 @@
     if (ev.id != null) feed.last = ev.id;
     const t = parseTime(ev.timestamp);
     const li = el("li");
+    if (ev.id != null) li.dataset.id = ev.id;
     const time = el("time", null, clock(t));
     time.dateTime = ev.timestamp;
     const what = el("span", "what");
@@ -544,6 +552,7 @@
 
   route();
   loop(pollStats, POLL_MS);
-  loop(pollMetrics, METRICS_MS);
+  // vAdvisor reads the versions in the background after it connects.
+  loop(pollMetrics, () => host.versions ? METRICS_MS : 2000);
   followEvents();
 })();

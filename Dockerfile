@@ -1,0 +1,49 @@
+# vadvisor in a container: a static binary (CGO_ENABLED=0, go-libvirt is
+# pure Go) on a distroless base, running as a non-root user.
+#
+#   docker build -t vadvisor .
+#   docker run --detach --name vadvisor --publish 8181:8181 \
+#     --volume /var/run/libvirt:/var/run/libvirt:ro vadvisor
+#
+# It runs as nobody (65534), not as distroless' "nonroot" (65532): libvirtd
+# looks up the connecting uid in the *host's* user database and drops the
+# connection when there is no such user ("Failed to find user record for
+# uid"), and every host has nobody. Non-root is enough because vadvisor only
+# uses libvirt's read-only socket, libvirt-sock-ro, which libvirtd creates
+# world-connectable (unix_sock_ro_perms 0777) and which polkit, where used,
+# opens to any user for monitoring. A read-write socket needs --user 0 or
+# the host's libvirt group.
+# Mount the socket's directory rather than the socket file: libvirtd
+# recreates the socket when it restarts, and a bind-mounted file would keep
+# pointing at the old one. A read-only mount still allows connecting to the
+# socket. Modular daemons (virtqemud) need
+# --libvirt.uri='qemu:///system?socket=/var/run/libvirt/virtqemud-sock-ro'.
+# On SELinux hosts (RHEL, CentOS, Fedora) add --security-opt label=disable
+# (or --privileged) so the container may connect to the host's socket.
+
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# Passed by CI, e.g. --build-arg REVISION=$(git rev-parse HEAD); .git is
+# not needed in the build context.
+ARG REVISION=unknown
+ARG BRANCH=unknown
+RUN CGO_ENABLED=0 go build -trimpath -tags netgo -o /out/vadvisor -ldflags "-s -w \
+      -X github.com/prometheus/common/version.Version=$(cat VERSION) \
+      -X github.com/prometheus/common/version.Revision=${REVISION} \
+      -X github.com/prometheus/common/version.Branch=${BRANCH} \
+      -X github.com/prometheus/common/version.BuildUser=docker \
+      -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" .
+
+FROM gcr.io/distroless/static-debian12:nonroot
+LABEL org.opencontainers.image.title="vadvisor" \
+      org.opencontainers.image.description="libvirt VM monitoring agent: Prometheus exporter and REST API" \
+      org.opencontainers.image.source="https://github.com/vadvisor/vadvisor"
+COPY --from=build /out/vadvisor /bin/vadvisor
+COPY examples/web-config/web-config.yml /etc/vadvisor/web-config.example.yml
+EXPOSE 8181
+# nobody: see above.
+USER 65534:65534
+ENTRYPOINT ["/bin/vadvisor"]

@@ -1,0 +1,345 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+// TestLibvirtdDownAndBack kills libvirtd, also in the middle of a scrape,
+// and starts it again: vadvisor stays up, answers 200 with libvirt_up 0
+// while libvirtd is away and reconnects on its own.
+func TestLibvirtdDownAndBack(t *testing.T) {
+	exclusive(t)
+	testbed.Guests(t, faultPrefix, 1)
+	t.Cleanup(func() { startLibvirtd(t) })
+	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
+	waitUp(t, p, "1")
+
+	for round := range 2 {
+		stopLibvirtd(t)
+		body, took := scrape(t, p)
+		if v := value(body, "libvirt_up"); v != "0" {
+			t.Errorf("round %d: with libvirtd down, libvirt_up is %q, want 0", round, v)
+		}
+		if took > 2*time.Second {
+			t.Errorf("round %d: a scrape with libvirtd down took %s", round, took)
+		}
+		startLibvirtd(t)
+		waitUp(t, p, "1")
+	}
+
+	// Killed while a scrape reads: that scrape still answers 200 (checked
+	// by scrape), and the next ones recover.
+	done := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", p.URL("/metrics"), nil)
+		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		done <- resp.Status
+	}()
+	time.Sleep(20 * time.Millisecond)
+	stopLibvirtd(t)
+	if status := <-done; status != "200 OK" {
+		t.Errorf("a scrape during which libvirtd was killed answered %s", status)
+	}
+	startLibvirtd(t)
+	waitUp(t, p, "1")
+	if p.cmd.ProcessState != nil {
+		t.Fatalf("vadvisor exited: %s", p.cmd.ProcessState)
+	}
+}
+
+// TestLibvirtUnreachable: a socket that does not exist, one vadvisor may not
+// open, and one that accepts but never answers. vadvisor keeps running and
+// serves libvirt_up 0, scrapes within their deadline.
+func TestLibvirtUnreachable(t *testing.T) {
+	dir := sharedTempDir(t)
+	silent := filepath.Join(dir, "silent.sock")
+	l, err := net.Listen("unix", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // accepts, reads, never answers
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	forbidden := filepath.Join(dir, "forbidden.sock")
+	fl, err := net.Listen("unix", forbidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	if err := os.Chmod(forbidden, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name, socket string
+		asNobody     bool
+	}{
+		{"missing", "/nonexistent/libvirt-sock", false},
+		{"no permission", forbidden, true},
+		{"never answers", silent, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"--libvirt.uri=qemu:///system?socket=" + c.socket, "--libvirt.timeout=1s"}
+			var p *Process
+			if c.asNobody {
+				p = startAsNobody(t, dir, args...)
+			} else {
+				p = Start(t, args...)
+			}
+			for range 3 {
+				body, took := scrape(t, p)
+				if v := value(body, "libvirt_up"); v != "0" {
+					t.Errorf("libvirt_up is %q, want 0", v)
+				}
+				if took > 3*time.Second {
+					t.Errorf("a scrape took %s", took)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if p.cmd.ProcessState != nil {
+				t.Fatalf("vadvisor exited: %s", p.cmd.ProcessState)
+			}
+			if c.asNobody && !strings.Contains(p.Log(), "permission denied") {
+				t.Errorf("the log does not say why libvirt cannot be reached:\n%s", p.Log())
+			}
+		})
+	}
+}
+
+// TestReconnectsLeakNothing drops vadvisor's libvirt connection 50 times
+// through a proxy: goroutines and open files come back to where they were.
+func TestReconnectsLeakNothing(t *testing.T) {
+	testbed.Guests(t, faultPrefix, 1)
+	proxy := newDropProxy(t, libvirtconn.ReadOnlySocket)
+	p := Start(t, "--libvirt.uri=qemu:///system?socket="+proxy.path, "--libvirt.timeout="+faultTimeout.String())
+	waitUp(t, p, "1")
+	// One reconnect first, so that what is made once per connection (the
+	// hypervisor version read) counts in the baseline.
+	proxy.drop()
+	waitReconnected(t, p, proxy, 1)
+	goroutines, fds := settle(t, p)
+
+	for i := 2; i <= 51; i++ {
+		proxy.drop()
+		waitReconnected(t, p, proxy, i)
+		scrape(t, p)
+	}
+	g, f := settle(t, p)
+	t.Logf("after 50 reconnects: %d goroutines (baseline %d), %d open files (baseline %d)", g, goroutines, f, fds)
+	if g > goroutines+5 {
+		t.Errorf("goroutines grew from %d to %d over 50 reconnects", goroutines, g)
+	}
+	if f > fds+3 {
+		t.Errorf("open files grew from %d to %d over 50 reconnects", fds, f)
+	}
+}
+
+// settle waits until goroutines and open files stop falling (connection
+// goroutines and calls in flight end) and returns them.
+func settle(t *testing.T, p *Process) (goroutines, fds int) {
+	t.Helper()
+	best := 1 << 30
+	for range 10 {
+		time.Sleep(700 * time.Millisecond)
+		body, _ := scrape(t, p)
+		g, _ := strconv.Atoi(value(body, "go_goroutines"))
+		ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/fd")
+		if g+len(ents) >= best {
+			return g, len(ents)
+		}
+		best, goroutines, fds = g+len(ents), g, len(ents)
+	}
+	return goroutines, fds
+}
+
+func waitReconnected(t *testing.T, p *Process, proxy *dropProxy, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for proxy.accepted() <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("vadvisor did not reconnect after drop %d within 30s:\n%s", n, p.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitUp(t, p, "1")
+}
+
+// waitUp waits until a scrape shows libvirt_up with the given value.
+func waitUp(t *testing.T, p *Process, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		body, _ := scrape(t, p)
+		if value(body, "libvirt_up") == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("libvirt_up did not become %s within 30s", want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func stopLibvirtd(t *testing.T) {
+	t.Helper()
+	exec.Command("pkill", "-x", "libvirtd").Run()
+	for range 100 {
+		if exec.Command("pgrep", "-x", "libvirtd").Run() != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("libvirtd did not end within 10s of SIGTERM")
+}
+
+// startLibvirtd starts libvirtd if it is not running and waits until it
+// answers.
+func startLibvirtd(t *testing.T) {
+	t.Helper()
+	if exec.Command("pgrep", "-x", "libvirtd").Run() != nil {
+		if out, err := exec.Command("libvirtd", "--daemon").CombinedOutput(); err != nil {
+			t.Fatalf("libvirtd --daemon: %v\n%s", err, out)
+		}
+	}
+	for range 100 {
+		if exec.Command("virsh", "-c", testbed.SystemURI, "version").Run() == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("libvirtd did not answer within 10s of starting")
+}
+
+// sharedTempDir is a temporary directory that other users may enter.
+func sharedTempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "vadvisor-fault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startAsNobody runs a copy of vadvisor as the unprivileged user nobody.
+func startAsNobody(t *testing.T, dir string, args ...string) *Process {
+	t.Helper()
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "vadvisor")
+	if err := os.WriteFile(copyPath, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := &Process{Addr: addr, out: &syncBuffer{}}
+	p.cmd = exec.Command(copyPath, append([]string{"--web.listen-address=" + addr}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Stop(t)
+		if t.Failed() {
+			t.Logf("vadvisor log:\n%s", p.Log())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vadvisor (as nobody) did not start:\n%s", p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dropProxy relays a unix socket to libvirtd's and can drop every
+// connection through it, as a libvirtd restart would, without touching
+// libvirtd.
+type dropProxy struct {
+	path string
+	mu   sync.Mutex
+	open []net.Conn
+	n    int
+}
+
+func newDropProxy(t *testing.T, target string) *dropProxy {
+	p := &dropProxy{path: filepath.Join(t.TempDir(), "proxy.sock")}
+	l, err := net.Listen("unix", p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); p.drop() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.open = append(p.open, c, up)
+			p.n++
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *dropProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.open {
+		c.Close()
+	}
+	p.open = nil
+}
+
+func (p *dropProxy) accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vadvisor/vadvisor/internal/testbed"
+)
+
+// Guests of the fault tests: faultStuck of them are hung, the last one
+// stays healthy as the control.
+const (
+	faultPrefix = "vadv-f"
+	faultStuck  = 6 // more than libvirtd's max_client_requests (5)
+)
+
+// faultTimeout is the --libvirt.timeout the fault tests run vadvisor with,
+// and scrapeTimeout the X-Prometheus-Scrape-Timeout-Seconds they send.
+const (
+	faultTimeout  = 2 * time.Second
+	scrapeTimeout = 10 * time.Second
+)
+
+// TestHungGuest stops one guest's QEMU: scrapes stay within their deadline,
+// every other guest keeps all its series, the hung guest is reported by
+// libvirt_domain_timed_out and none of its counters falls, the next scrape
+// is not held up, and all recovers when the guest runs again.
+func TestHungGuest(t *testing.T) {
+	exclusive(t)
+	names := testbed.Guests(t, faultPrefix, 2)
+	stuck, healthy := names[0], names[1]
+	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
+
+	before := waitComplete(t, p, names)
+	normal := scrapeDuration(t, p)
+	stopGuest(t, stuck)
+
+	first, took := scrape(t, p)
+	if limit := normal + faultTimeout + time.Second; took > limit {
+		t.Errorf("the first scrape with %s hung took %s; at most %s (normal scrape %s + --libvirt.timeout %s + 1s)", stuck, took, limit, normal, faultTimeout)
+	}
+	checkStuck(t, "first scrape", first, before, stuck)
+	checkComplete(t, "first scrape", first, before, healthy)
+
+	next, took := scrape(t, p)
+	if limit := normal + time.Second; took > limit {
+		t.Errorf("the scrape after the first one took %s with %s still hung; the hung guest must not hold it up (limit %s)", took, stuck, limit)
+	}
+	checkStuck(t, "next scrape", next, before, stuck)
+	checkComplete(t, "next scrape", next, before, healthy)
+
+	contGuest(t, stuck)
+	waitComplete(t, p, names)
+}
+
+// TestHungGuestsBeyondRequestLimit hangs more guests than libvirtd serves
+// requests at once on one connection: vadvisor must not wedge the whole
+// connection, and keeps reporting the healthy guest.
+func TestHungGuestsBeyondRequestLimit(t *testing.T) {
+	exclusive(t)
+	names := testbed.Guests(t, faultPrefix, faultStuck+1)
+	stuck, healthy := names[:faultStuck], names[faultStuck]
+	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
+	before := waitComplete(t, p, names)
+	for _, name := range stuck {
+		stopGuest(t, name)
+	}
+
+	// Each scrape may hit other hung guests until all of them hold a job
+	// of an abandoned call; from then on the healthy guest must be complete
+	// in every scrape.
+	good := 0
+	for i := 0; i < 12 && good < 3; i++ {
+		body, took := scrape(t, p)
+		if took > scrapeTimeout {
+			t.Fatalf("scrape %d took %s, past its %s deadline", i, took, scrapeTimeout)
+		}
+		if incomplete(body, before, healthy) == "" && value(body, "libvirt_up") == "1" {
+			good++
+		} else {
+			good = 0
+		}
+		for _, name := range stuck {
+			checkNoDrop(t, fmt.Sprintf("scrape %d", i), body, before, name)
+		}
+	}
+	if good < 3 {
+		body, _ := scrape(t, p)
+		t.Fatalf("with %d guests hung, %s never stayed complete over 3 scrapes in a row: %s", faultStuck, healthy, incomplete(body, before, healthy))
+	}
+	for _, name := range stuck {
+		contGuest(t, name)
+	}
+	waitComplete(t, p, names)
+}
+
+// exclusive holds the test bed alone, saying how long that took to get.
+func exclusive(t *testing.T) {
+	start := time.Now()
+	testbed.Exclusive(t)
+	t.Logf("held the test bed alone after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// stopGuest sends SIGSTOP to a guest's QEMU, and SIGCONT when the test ends
+// whatever happens.
+func stopGuest(t *testing.T, name string) {
+	t.Helper()
+	pid := qemuPID(t, name)
+	if err := exec.Command("kill", "-STOP", pid).Run(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("kill", "-CONT", pid).Run() })
+}
+
+func contGuest(t *testing.T, name string) {
+	t.Helper()
+	if err := exec.Command("kill", "-CONT", qemuPID(t, name)).Run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func qemuPID(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-f", "guest="+name+",").Output()
+	pids := strings.Fields(string(out))
+	if err != nil || len(pids) != 1 {
+		t.Fatalf("finding the QEMU of %s: %v %q", name, err, out)
+	}
+	return pids[0]
+}
+
+// scrape fetches /metrics as Prometheus does, announcing scrapeTimeout.
+func scrape(t *testing.T, p *Process) (string, time.Duration) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.URL("/metrics"), nil)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", strconv.Itoa(int(scrapeTimeout/time.Second)))
+	client := &http.Client{Timeout: 3 * scrapeTimeout}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s %v\n%s", resp.Status, err, body)
+	}
+	return string(body), took
+}
+
+// scrapeDuration is the median of a few scrapes: what a scrape normally
+// costs on this (busy) machine.
+func scrapeDuration(t *testing.T, p *Process) time.Duration {
+	var times []time.Duration
+	for range 5 {
+		_, took := scrape(t, p)
+		times = append(times, took)
+	}
+	slices.Sort(times)
+	return times[len(times)/2]
+}
+
+// series maps each sample line's name{labels} to its value.
+func series(body string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(body, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		m[line[:i]] = line[i+1:]
+	}
+	return m
+}
+
+// domainSeries are the series of one domain.
+func domainSeries(body, name string) map[string]string {
+	m := map[string]string{}
+	label := `domain="` + name + `"`
+	for k, v := range series(body) {
+		if strings.Contains(k, label) {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func value(body, name string) string { return series(body)[name] }
+
+// incomplete says what a domain misses compared with a complete scrape,
+// or "" if nothing.
+func incomplete(body string, complete map[string]map[string]string, name string) string {
+	now := domainSeries(body, name)
+	var missing []string
+	for k := range complete[name] {
+		if _, ok := now[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("%s lacks %d series, e.g. %s", name, len(missing), missing[0])
+	}
+	if v := now[`libvirt_domain_timed_out{domain="`+name+`"}`]; v != "0" {
+		return fmt.Sprintf("%s has libvirt_domain_timed_out %q", name, v)
+	}
+	return ""
+}
+
+func checkComplete(t *testing.T, what, body string, complete map[string]map[string]string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if problem := incomplete(body, complete, name); problem != "" {
+			t.Errorf("%s: %s", what, problem)
+		}
+	}
+}
+
+// checkStuck: the hung guest is reported, and none of its counters fell.
+func checkStuck(t *testing.T, what, body string, complete map[string]map[string]string, name string) {
+	t.Helper()
+	if v := domainSeries(body, name)[`libvirt_domain_timed_out{domain="`+name+`"}`]; v != "1" {
+		t.Errorf("%s: libvirt_domain_timed_out of the hung %s is %q, want 1", what, name, v)
+	}
+	checkNoDrop(t, what, body, complete, name)
+}
+
+// checkNoDrop: every counter of the domain is absent or not below what a
+// complete scrape before showed (a hung guest's counters cannot move on).
+func checkNoDrop(t *testing.T, what, body string, complete map[string]map[string]string, name string) {
+	t.Helper()
+	now := domainSeries(body, name)
+	for k, was := range complete[name] {
+		if !strings.Contains(k, "_total{") {
+			continue
+		}
+		v, ok := now[k]
+		if !ok {
+			continue
+		}
+		before, _ := strconv.ParseFloat(was, 64)
+		after, _ := strconv.ParseFloat(v, 64)
+		if after < before {
+			t.Errorf("%s: counter %s of hung %s fell from %s to %s", what, k, name, was, v)
+		}
+	}
+}
+
+// waitComplete waits until a scrape has every guest complete (the same
+// series as in a scrape before, none timed out) and returns its series.
+func waitComplete(t *testing.T, p *Process, names []string) map[string]map[string]string {
+	t.Helper()
+	// What "complete" is: the series of a scrape in which no guest timed out
+	// and which has the same set of series as the scrape before it.
+	deadline := time.Now().Add(60 * time.Second)
+	var last map[string]map[string]string
+	for {
+		body, _ := scrape(t, p)
+		cur := map[string]map[string]string{}
+		ok := value(body, "libvirt_up") == "1"
+		for _, name := range names {
+			cur[name] = domainSeries(body, name)
+			ok = ok && cur[name][`libvirt_domain_timed_out{domain="`+name+`"}`] == "0"
+		}
+		if ok && last != nil && sameKeys(cur, last) {
+			return cur
+		}
+		if !ok {
+			cur = nil
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("guests %v did not all report complete statistics within 60s; last scrape:\n%s", names, strings.Join(metricLines(body, "libvirt_up", "libvirt_domain_timed_out"), "\n"))
+		}
+		last = cur
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func sameKeys(a, b map[string]map[string]string) bool {
+	for name := range a {
+		if len(a[name]) != len(b[name]) {
+			return false
+		}
+		for k := range a[name] {
+			if _, ok := b[name][k]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
