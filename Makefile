@@ -4,11 +4,17 @@
 
 GO       ?= go
 DEMO_VMS ?= 3
+VERSION  := $(shell cat VERSION)
+REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X github.com/prometheus/common/version.Version=$(VERSION) \
+            -X github.com/prometheus/common/version.Revision=$(REVISION) \
+            -X github.com/prometheus/common/version.Branch=$(BRANCH)
 
 .PHONY: build demo test bench lint
 
 build:
-	CGO_ENABLED=0 $(GO) build -o vadvisor .
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o vadvisor .
 
 # A local libvirtd with a few tiny demo guests if none runs, then vadvisor on :8181.
 demo: build
@@ -21,7 +27,7 @@ demo: build
 # Prometheus, openssl, htpasswd), then runs every package's tests one
 # package at a time: tests of different packages share one libvirtd.
 test:
-	TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl chromium" bash scripts/testbed.sh vadv-t 3
+	TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl chromium systemd" bash scripts/testbed.sh vadv-t 3
 	$(GO) vet ./...
 	$(GO) test -p 1 -race -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 20s ./domstats

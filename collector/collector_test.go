@@ -15,7 +15,6 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
-	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 // series is one scrape, by metric name and then by "label=value,..." key.
@@ -257,14 +256,7 @@ func TestTestDriverNode(t *testing.T) {
 }
 
 func TestUnreachableLibvirt(t *testing.T) {
-	conn, err := libvirtconn.New("qemu:///system?socket=/nonexistent/sock", time.Second, testbed.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); conn.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	conn := testbed.Running(t, "qemu:///system?socket=/nonexistent/sock", time.Second)
 	enabled := EnableAll()
 	s := scrapeOnce(t, New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(t)))
 	if got := s.must(t, "libvirt_up"); got != 0 {

@@ -1,6 +1,5 @@
 package collector
 
-
 func init() {
 	register(subCollector{
 		name:      "openstack",

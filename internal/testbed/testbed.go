@@ -93,7 +93,20 @@ func Virsh(t testing.TB, args ...string) string {
 func Conn(t testing.TB, uri string) *libvirtconn.Conn {
 	t.Helper()
 	Shared(t)
-	conn, err := libvirtconn.New(uri, 5*time.Second, Logger(t))
+	conn := Running(t, uri, 5*time.Second)
+	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := conn.WaitConnected(wait); err != nil {
+		t.Fatalf("connecting to %s: %v", uri, err)
+	}
+	return conn
+}
+
+// Running returns a libvirtconn.Conn for uri whose connection loop runs
+// until the test ends, without waiting for it to connect.
+func Running(t testing.TB, uri string, timeout time.Duration) *libvirtconn.Conn {
+	t.Helper()
+	conn, err := libvirtconn.New(uri, timeout, Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +114,6 @@ func Conn(t testing.TB, uri string) *libvirtconn.Conn {
 	done := make(chan struct{})
 	go func() { defer close(done); conn.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
-	defer cancelWait()
-	if _, err := conn.WaitConnected(wait); err != nil {
-		t.Fatalf("connecting to %s: %v", uri, err)
-	}
 	return conn
 }
 
