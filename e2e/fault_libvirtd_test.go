@@ -263,31 +263,11 @@ func startAsNobody(t *testing.T, dir string, args ...string) *Process {
 	if err := os.WriteFile(copyPath, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	p := &Process{Addr: addr, out: &syncBuffer{}}
-	p.cmd = exec.Command(copyPath, append([]string{"--web.listen-address=" + addr}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop(t)
-		if t.Failed() {
-			t.Logf("vadvisor log:\n%s", p.Log())
-		}
+	return StartCmd(t, func(addr string) *exec.Cmd {
+		cmd := Command(copyPath, addr, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		return cmd
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vadvisor (as nobody) did not start:\n%s", p.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // dropProxy relays a unix socket to libvirtd's and can drop every

@@ -70,34 +70,6 @@ func promuBuild(t *testing.T, dir string) (binary, version string) {
 	return binary, version
 }
 
-// startBinary runs another vadvisor build than the tests' one, like Start.
-func startBinary(t *testing.T, path string, args ...string) *Process {
-	t.Helper()
-	p := &Process{Addr: freeAddr(t), out: &syncBuffer{}}
-	p.cmd = exec.Command(path, append([]string{"--web.listen-address=" + p.Addr}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop(t)
-		if t.Failed() {
-			t.Logf("%s log:\n%s", path, p.Log())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen:\n%s", path, p.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // The release build: version stamped from VERSION and .promu.yml, a static
 // binary (the Dockerfile's distroless base has no libc) that reads the host's
 // libvirt through the default read-only socket, and a Dockerfile user that
@@ -144,7 +116,7 @@ func TestPromPackagedBinary(t *testing.T) {
 		t.Errorf("the Dockerfile's USER %s has no user record on this host, so libvirtd would refuse it: %v", user[1], err)
 	}
 
-	vadv := startBinary(t, release)
+	vadv := StartCmd(t, func(addr string) *exec.Cmd { return Command(release, addr) })
 	var body string
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(body, `libvirt_domain_info{domain="`+guest+`"`) {
@@ -244,35 +216,16 @@ func TestPromSystemdUnits(t *testing.T) {
 func TestPromReadOnlyMountedSocketDir(t *testing.T) {
 	guest := testbed.Guests(t, secGuests, 1)[0]
 	mnt := t.TempDir()
-	p := &Process{Addr: freeAddr(t), out: &syncBuffer{}}
 	// A private mount namespace, as a container has; exec hands SIGTERM on.
-	script := fmt.Sprintf(`set -e
+	p := StartCmd(t, func(addr string) *exec.Cmd {
+		script := fmt.Sprintf(`set -e
 mount --bind /var/run/libvirt %[1]s
 mount -o remount,bind,ro %[1]s
 if touch %[1]s/probe 2>/dev/null; then echo "mount is writable"; exit 1; fi
-exec %[2]s --web.listen-address=%[3]s '--libvirt.uri=qemu:///system?socket=%[1]s/libvirt-sock-ro'`, mnt, binary, p.Addr)
-	p.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop(t)
-		if t.Failed() {
-			t.Logf("log:\n%s", p.Log())
-		}
+exec %[2]s --web.listen-address=%[3]s '--libvirt.uri=qemu:///system?socket=%[1]s/libvirt-sock-ro'`, mnt, binary, addr)
+		return exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	})
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			break
-		}
-		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("vadvisor did not start in the mount namespace:\n%s", p.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	var body string
 	for !strings.Contains(body, `libvirt_domain_info{domain="`+guest+`"`) {
 		if time.Now().After(deadline) {

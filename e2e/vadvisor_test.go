@@ -52,7 +52,28 @@ type Process struct {
 // if the test failed.
 func Start(t testing.TB, args ...string) *Process {
 	t.Helper()
-	p := StartNoWait(t, args...)
+	return StartCmd(t, func(addr string) *exec.Cmd { return Command(binary, addr, args...) })
+}
+
+// StartNoWait starts vadvisor without waiting for it to listen.
+func StartNoWait(t testing.TB, args ...string) *Process {
+	t.Helper()
+	addr := freeAddr(t)
+	return launch(t, addr, Command(binary, addr, args...))
+}
+
+// Command is a vadvisor at path listening on addr.
+func Command(path, addr string, args ...string) *exec.Cmd {
+	return exec.Command(path, append([]string{"--web.listen-address=" + addr}, args...)...)
+}
+
+// StartCmd runs the command that build makes for a free loopback address
+// (a vadvisor in some wrapping: another build, another user, a namespace)
+// and waits until it answers, like Start.
+func StartCmd(t testing.TB, build func(addr string) *exec.Cmd) *Process {
+	t.Helper()
+	addr := freeAddr(t)
+	p := launch(t, addr, build(addr))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond); err == nil {
@@ -60,18 +81,15 @@ func Start(t testing.TB, args ...string) *Process {
 			return p
 		}
 		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("vadvisor did not start listening on %s:\n%s", p.Addr, p.Log())
+			t.Fatalf("%s did not start listening on %s:\n%s", p.cmd.Path, p.Addr, p.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// StartNoWait starts vadvisor without waiting for it to listen.
-func StartNoWait(t testing.TB, args ...string) *Process {
+func launch(t testing.TB, addr string, cmd *exec.Cmd) *Process {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &Process{Addr: addr, out: &syncBuffer{}}
-	p.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	p := &Process{Addr: addr, cmd: cmd, out: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -79,7 +97,7 @@ func StartNoWait(t testing.TB, args ...string) *Process {
 	t.Cleanup(func() {
 		p.Stop(t)
 		if t.Failed() {
-			t.Logf("vadvisor log:\n%s", p.Log())
+			t.Logf("%s log:\n%s", p.cmd.Path, p.Log())
 		}
 	})
 	return p
