@@ -6,11 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -98,7 +95,7 @@ func run(args []string) int {
 	registry.MustRegister(store, subscriber)
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, metricsHandler(metrics, registry, *maxRequests, *scrapeMargin, logger))
+	mux.Handle(*metricsPath, metrics.Handler(registry, *maxRequests, *scrapeMargin, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
 	api.NewSpecs(conn, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.
@@ -151,44 +148,6 @@ func run(args []string) int {
 	server.Shutdown(shutdownCtx)
 	running.Wait()
 	return code
-}
-
-// metricsHandler serves the live metrics, each scrape bounded by the
-// scrape timeout Prometheus announces, less a margin for the response.
-func metricsHandler(metrics *collector.Collector, registry *prometheus.Registry, maxRequests int, margin time.Duration, logger *slog.Logger) http.Handler {
-	opts := promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:     promhttp.ContinueOnError,
-		EnableOpenMetrics: true,
-	}
-	var inFlight chan struct{}
-	if maxRequests > 0 {
-		inFlight = make(chan struct{}, maxRequests)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if inFlight != nil {
-			select {
-			case inFlight <- struct{}{}:
-				defer func() { <-inFlight }()
-			default:
-				http.Error(w, fmt.Sprintf("Limit of concurrent scrapes reached (%d), try again later.", maxRequests), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		ctx := r.Context()
-		if seconds, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64); err == nil && seconds > 0 {
-			timeout := time.Duration(seconds * float64(time.Second))
-			if timeout > 2*margin {
-				timeout -= margin
-			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		scrape := prometheus.NewRegistry()
-		scrape.MustRegister(metrics.WithContext(ctx))
-		promhttp.HandlerFor(prometheus.Gatherers{registry, scrape}, opts).ServeHTTP(w, r)
-	})
 }
 
 // namedDuration is a duration flag whose parse error names the flag:

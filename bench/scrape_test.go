@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vadvisor/vadvisor/collector"
 	"github.com/vadvisor/vadvisor/domstats"
@@ -22,11 +19,7 @@ func BenchmarkScrapeTestNode(b *testing.B) {
 	enabled := defaultEnabled()
 	reader := domstats.NewReader(conn, enabled.StatsGroups())
 	metrics := collector.New(conn, reader, enabled, testbed.Logger(b))
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scrape := prometheus.NewRegistry()
-		scrape.MustRegister(metrics.WithContext(context.Background()))
-		promhttp.HandlerFor(scrape, promhttp.HandlerOpts{}).ServeHTTP(w, r)
-	})
+	handler := metrics.Handler(prometheus.NewRegistry(), 0, 0, testbed.Logger(b))
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	handler.ServeHTTP(httptest.NewRecorder(), req) // fills the caches
 	b.ResetTimer()

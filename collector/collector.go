@@ -133,16 +133,11 @@ func New(conn *libvirtconn.Conn, reader *domstats.Reader, enabled *Enabled, logg
 }
 
 var (
-	upDesc = prometheus.NewDesc(namespace+"_up",
-		"Whether libvirt could be reached (1) or not (0).", nil, nil)
-	domainsDesc = prometheus.NewDesc(namespace+"_domains",
-		"Number of domains, running or not.", nil, nil)
-	scrapeDurationDesc = prometheus.NewDesc("vadvisor_scrape_collector_duration_seconds",
-		"Time a sub-collector took in this scrape.", []string{"collector"}, nil)
-	scrapeSuccessDesc = prometheus.NewDesc("vadvisor_scrape_collector_success",
-		"Whether a sub-collector succeeded in this scrape.", []string{"collector"}, nil)
-	readDurationDesc = prometheus.NewDesc("vadvisor_bulk_stats_duration_seconds",
-		"Time the bulk stats reading of this scrape took.", nil, nil)
+	upMetric             = gauge(namespace+"_up", "Whether libvirt could be reached (1) or not (0).")
+	domainsMetric        = gauge(namespace+"_domains", "Number of domains, running or not.")
+	scrapeDurationMetric = gauge("vadvisor_scrape_collector_duration_seconds", "Time a sub-collector took in this scrape.", "collector")
+	scrapeSuccessMetric  = gauge("vadvisor_scrape_collector_success", "Whether a sub-collector succeeded in this scrape.", "collector")
+	readDurationMetric   = gauge("vadvisor_bulk_stats_duration_seconds", "Time the bulk stats reading of this scrape took.")
 )
 
 // WithContext returns the collector for one scrape, bounded by ctx.
@@ -173,13 +168,13 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.readErr != nil {
 		c.logger.Debug("bulk stats reading failed", "err", s.readErr)
 	} else {
-		ch <- prometheus.MustNewConstMetric(domainsDesc, prometheus.GaugeValue, float64(len(s.reading.Domains)))
-		ch <- prometheus.MustNewConstMetric(readDurationDesc, prometheus.GaugeValue, s.reading.Duration.Seconds())
+		domainsMetric.sendFloat(ch, float64(len(s.reading.Domains)))
+		readDurationMetric.sendFloat(ch, s.reading.Duration.Seconds())
 		if c.needSpecs() {
 			s.specs = c.specs.lookup(ctx, s.reading.Domains)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolFloat(c.conn.Connected()))
+	upMetric.sendFloat(ch, boolFloat(c.conn.Connected()))
 
 	var wg sync.WaitGroup
 	for _, sub := range c.enabled {
@@ -188,8 +183,8 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			defer wg.Done()
 			start := time.Now()
 			err := sub.update(s)
-			ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, time.Since(start).Seconds(), sub.name)
-			ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, boolFloat(err == nil), sub.name)
+			scrapeDurationMetric.sendFloat(ch, time.Since(start).Seconds(), sub.name)
+			scrapeSuccessMetric.sendFloat(ch, boolFloat(err == nil), sub.name)
 			if err != nil {
 				c.logger.Debug("collector failed", "collector", sub.name, "err", err)
 			}

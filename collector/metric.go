@@ -2,6 +2,7 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vadvisor/vadvisor/domstats"
 )
@@ -13,11 +14,22 @@ type metric struct {
 }
 
 func gauge(name, help string, labels ...string) metric {
-	return metric{prometheus.NewDesc(name, help, labels, nil), prometheus.GaugeValue}
+	return newMetric(name, help, dto.MetricType_GAUGE, prometheus.GaugeValue, labels)
 }
 
 func counter(name, help string, labels ...string) metric {
-	return metric{prometheus.NewDesc(name, help, labels, nil), prometheus.CounterValue}
+	return newMetric(name, help, dto.MetricType_COUNTER, prometheus.CounterValue, labels)
+}
+
+// families holds the name, help and type of every descriptor of this
+// package, which client_golang keeps to itself, so that a scrape can be
+// gathered without a registry (see gather.go).
+var families = map[*prometheus.Desc]*dto.MetricFamily{}
+
+func newMetric(name, help string, typ dto.MetricType, valueType prometheus.ValueType, labels []string) metric {
+	m := metric{prometheus.NewDesc(name, help, labels, nil), valueType}
+	families[m.desc] = &dto.MetricFamily{Name: &name, Help: &help, Type: &typ}
+	return m
 }
 
 // send exports v in base units (v / perUnit), but only if libvirt
