@@ -23,9 +23,11 @@ import (
 // while libvirtd is away and reconnects on its own.
 func TestLibvirtdDownAndBack(t *testing.T) {
 	exclusive(t)
-	testbed.Guests(t, faultPrefix, 1)
+	names := testbed.Guests(t, faultPrefix, 2)
+	kept, killed := names[0], names[1]
+	keptID, killedID := testbed.Virsh(t, "domuuid", kept), testbed.Virsh(t, "domuuid", killed)
 	t.Cleanup(func() { startLibvirtd(t) })
-	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
+	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String(), "--history.interval=250ms")
 	waitUp(t, p, "1")
 
 	for round := range 2 {
@@ -37,9 +39,29 @@ func TestLibvirtdDownAndBack(t *testing.T) {
 		if took > 2*time.Second {
 			t.Errorf("round %d: a scrape with libvirtd down took %s", round, took)
 		}
+		if round == 0 { // a guest dies while libvirtd is away
+			if err := exec.Command("kill", "-KILL", qemuPID(t, killed)).Run(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		startLibvirtd(t)
+		back := time.Now()
 		waitUp(t, p, "1")
+		// The history resumes by itself.
+		deadline := time.Now().Add(10 * time.Second)
+		for newestSample(t, p, keptID).Before(back) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no history sample of %s within 10s of libvirtd's return", round, kept)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
 	}
+	// The death in the gap is in the event history, reconstructed, and the
+	// subscription is back: a later change arrives as it happens.
+	waitEvent(t, p, "stopped_events=true", `"domain_id":"`+killedID+`"`, `"reason":"Reconciled"`)
+	testbed.Virsh(t, "suspend", kept)
+	testbed.Virsh(t, "resume", kept)
+	waitEvent(t, p, "suspended_events=true", `"domain_id":"`+keptID+`"`, `"reason":"Paused"`)
 
 	// Killed while a scrape reads: that scrape still answers 200 (checked
 	// by scrape), and the next ones recover.
@@ -194,6 +216,28 @@ func waitReconnected(t *testing.T, p *Process, proxy *dropProxy, n int) {
 }
 
 // waitUp waits until a scrape shows libvirt_up with the given value.
+// waitEvent waits until the event history holds a line with every part.
+func waitEvent(t *testing.T, p *Process, query string, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := p.Get(t, "/api/v1.0/events?max_events=1000&"+query)
+		for _, line := range strings.Split(body, "\n") {
+			all := line != ""
+			for _, part := range parts {
+				all = all && strings.Contains(line, part)
+			}
+			if all {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event with %v in /api/v1.0/events?%s within 10s:\n%s", parts, query, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func waitUp(t *testing.T, p *Process, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

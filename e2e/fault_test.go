@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,11 +37,15 @@ func TestHungGuest(t *testing.T) {
 	exclusive(t)
 	names := testbed.Guests(t, faultPrefix, 2)
 	stuck, healthy := names[0], names[1]
-	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
+	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String(),
+		"--history.interval=250ms", "--history.retention=30s")
 
 	before := waitComplete(t, p, names)
 	normal := scrapeDuration(t, p)
 	stopGuest(t, stuck)
+	// A reading already under way when the guest stopped may still end
+	// well, and a scrape joins the reading in flight: let it end first.
+	time.Sleep(500 * time.Millisecond)
 
 	first, took := scrape(t, p)
 	if limit := normal + faultTimeout + time.Second; took > limit {
@@ -56,8 +61,33 @@ func TestHungGuest(t *testing.T) {
 	checkStuck(t, "next scrape", next, before, stuck)
 	checkComplete(t, "next scrape", next, before, healthy)
 
+	// The history sampler keeps ticking for the healthy guest.
+	healthyID := testbed.Virsh(t, "domuuid", healthy)
+	from := newestSample(t, p, healthyID)
+	time.Sleep(2 * time.Second)
+	if to := newestSample(t, p, healthyID); to.Sub(from) < time.Second {
+		t.Errorf("with %s hung, %s's history advanced only from %s to %s in 2s", stuck, healthy, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	}
+
 	contGuest(t, stuck)
 	waitComplete(t, p, names)
+}
+
+// newestSample is the time of a VM's newest history sample.
+func newestSample(t *testing.T, p *Process, uuid string) time.Time {
+	t.Helper()
+	status, body := p.Get(t, "/api/v1.0/stats/"+uuid)
+	if status != http.StatusOK {
+		t.Fatalf("GET /api/v1.0/stats/%s: %d %s", uuid, status, body)
+	}
+	var history map[string][]struct {
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if err := json.Unmarshal([]byte(body), &history); err != nil || len(history[uuid]) == 0 {
+		t.Fatalf("stats of %s: %v %.200s", uuid, err, body)
+	}
+	samples := history[uuid]
+	return samples[len(samples)-1].Timestamp
 }
 
 // TestHungGuestsBeyondRequestLimit hangs more guests than libvirtd serves
