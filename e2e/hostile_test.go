@@ -203,3 +203,69 @@ func rss(t *testing.T, p *Process) int {
 	}
 	return 0
 }
+
+// TestThousandsOfStreamClients opens 2000 event streams at once: all are
+// served, scrapes go on, memory stays bounded by the per-client buffers,
+// and every stream ends (goroutines back to where they were) when its
+// client goes.
+func TestThousandsOfStreamClients(t *testing.T) {
+	p := Start(t, "--libvirt.uri="+testbed.TestNode(t, "streams", 5))
+	waitUp(t, p, "1")
+	body, _ := scrape(t, p)
+	goroutinesBefore, _ := strconv.Atoi(value(body, "go_goroutines"))
+	const clients = 2000
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range clients {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatalf("stream client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Write([]byte("GET /api/v1.0/events?stream=true HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatalf("stream client %d: %v", i, err)
+		}
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if line, err := readLine(c); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("stream client %d: %q %v", i, line, err)
+		}
+	}
+	body, took := scrape(t, p)
+	if got := value(body, "vadvisor_events_stream_clients"); got != strconv.Itoa(clients) {
+		t.Errorf("vadvisor_events_stream_clients = %s with %d streams open", got, clients)
+	}
+	if took > 5*time.Second {
+		t.Errorf("a scrape among %d open streams took %s", clients, took)
+	}
+	mib := rss(t, p) >> 10
+	t.Logf("RSS with %d streams open: %d MiB (race build; about 60 MiB without -race)", clients, mib)
+	if mib > 1536 {
+		t.Errorf("RSS %d MiB with %d streams open", mib, clients)
+	}
+	// Streams end when their clients go.
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, _ := scrape(t, p)
+		if value(body, "vadvisor_events_stream_clients") == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams still open 10s after their clients left: %s", value(body, "vadvisor_events_stream_clients"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	body, _ = scrape(t, p)
+	if after, _ := strconv.Atoi(value(body, "go_goroutines")); after > goroutinesBefore+10 {
+		t.Errorf("goroutines: %d before the streams, %d after they ended", goroutinesBefore, after)
+	}
+}
