@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -24,12 +26,19 @@ func (c *Collector) Handler(registry prometheus.Gatherer, maxRequests int, margi
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: true,
+		// Compressed below, faster than promhttp's stdlib gzip at its
+		// default level: on 1000 domains that was a fifth of a scrape.
+		OfferedCompressions: []promhttp.Compression{promhttp.Identity},
+	}
+	compress, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		panic(err) // only for an invalid level
 	}
 	var inFlight chan struct{}
 	if maxRequests > 0 {
 		inFlight = make(chan struct{}, maxRequests)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return compress(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if inFlight != nil {
 			select {
 			case inFlight <- struct{}{}:
@@ -55,7 +64,7 @@ func (c *Collector) Handler(registry prometheus.Gatherer, maxRequests int, margi
 			return mergeFamilies(own, mine), err
 		})
 		promhttp.HandlerFor(gather, opts).ServeHTTP(w, r)
-	})
+	}))
 }
 
 // gather is one scrape's metric families. A registry would check every
