@@ -116,6 +116,7 @@ func run(args []string) int {
 			Description: "VM monitoring agent for libvirt hosts (" + conn.URI() + ")",
 			Version:     version.Info(),
 			Links:       links,
+			Profiling:   "false", // no pprof endpoints here
 		})
 		if err != nil {
 			logger.Error("cannot build the landing page", "err", err)

@@ -21,7 +21,7 @@ func BenchmarkScrapeTestNode(b *testing.B) {
 	metrics := collector.New(conn, reader, enabled, testbed.Logger(b))
 	handler := metrics.Handler(prometheus.NewRegistry(), 0, 0, testbed.Logger(b))
 	req := httptest.NewRequest("GET", "/metrics", nil)
-	req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks
+	req.Header.Set("Accept-Encoding", "gzip")      // as Prometheus asks
 	handler.ServeHTTP(httptest.NewRecorder(), req) // fills the caches
 	b.ResetTimer()
 	for b.Loop() {

@@ -156,13 +156,6 @@ func (sc *scrapeCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	c, ctx := sc.c, sc.ctx
-	// While disconnected, ask for a redial now instead of waiting out the
-	// backoff, but give it only a moment.
-	if !c.conn.Connected() {
-		wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		c.conn.WaitConnected(wait)
-		cancel()
-	}
 	s := &scrape{c: c, ctx: ctx, conn: c.conn, ch: ch}
 	s.reading, s.readErr = c.reader.Read(ctx)
 	if s.readErr != nil {

@@ -86,6 +86,13 @@ func (r *Reader) Read(ctx context.Context) (*Reading, error) {
 
 func (r *Reader) read(ctx context.Context) (*Reading, error) {
 	start := time.Now()
+	// While disconnected, ask for a redial now instead of waiting out the
+	// backoff, but give it only a moment.
+	if !r.conn.Connected() {
+		wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		r.conn.WaitConnected(wait)
+		cancel()
+	}
 	list, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
 		doms, _, err := l.ConnectListAllDomains(1, 0)
 		return doms, err

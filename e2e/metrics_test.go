@@ -167,10 +167,23 @@ func TestBadFlagsFailClearly(t *testing.T) {
 
 func TestLandingAndProbes(t *testing.T) {
 	p := Start(t, "--libvirt.uri="+testbed.TestNode(t, "land", 1))
-	for path, want := range map[string]string{"/": `href="/metrics"`, "/-/healthy": "Healthy", "/-/ready": "Ready"} {
+	for path, want := range map[string]string{"/-/healthy": "Healthy", "/-/ready": "Ready"} {
 		status, body := p.Get(t, path)
 		if status != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET %s: %d, body lacks %q", path, status, want)
+		}
+	}
+	// The landing page links every endpoint, and each link answers.
+	status, body := p.Get(t, "/")
+	if status != 200 || strings.Contains(body, "debug/pprof") {
+		t.Errorf("GET /: %d; it must not offer pprof links vadvisor does not serve", status)
+	}
+	for _, link := range []string{"/metrics", "/api/v1.0/stats/", "/api/v1.0/specs/", "/api/v1.0/events?all_events=true", "/ui/"} {
+		if !strings.Contains(body, `href="`+link+`"`) {
+			t.Errorf("the landing page does not link %s", link)
+		}
+		if status, _ := p.Get(t, link); status != 200 {
+			t.Errorf("GET %s (linked from /): %d", link, status)
 		}
 	}
 }
