@@ -27,7 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/collector"
@@ -111,7 +110,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	groups := defaultEnabled().StatsGroups()
+	groups := collector.Defaults().StatsGroups()
 
 	var rows []*result
 	// Real guests: every domain of the system connection, as both exporters
@@ -144,17 +143,6 @@ func run() error {
 
 	printReport(version, rows, api, vadvReal, vadvTest)
 	return nil
-}
-
-// defaultEnabled are vadvisor's default collector switches: the raw call
-// must ask for the same bulk stats groups.
-func defaultEnabled() *collector.Enabled {
-	app := kingpin.New("bench", "")
-	enabled := collector.RegisterFlags(app)
-	if _, err := app.Parse(nil); err != nil {
-		panic(err)
-	}
-	return enabled
 }
 
 // rawBulk times the bulk stats call alone (with the domain listing first

@@ -20,10 +20,7 @@ import (
 
 func benchScrape(b *testing.B, uri string) {
 	conn := testbed.Conn(b, uri)
-	enabled := &Enabled{flags: map[string]*bool{}}
-	for name, on := range Names() {
-		enabled.flags[name] = &on
-	}
+	enabled := Defaults()
 	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(b))
 	handler := c.Handler(prometheus.NewRegistry(), 0, 0, testbed.Logger(b))
 	req := httptest.NewRequest("GET", "/metrics", nil)
@@ -54,17 +51,9 @@ func benchRawBulk(b *testing.B, uri string, groups libvirt.DomainStatsTypes) {
 	}
 }
 
-func defaultGroups() libvirt.DomainStatsTypes {
-	e := &Enabled{flags: map[string]*bool{}}
-	for name, on := range Names() {
-		e.flags[name] = &on
-	}
-	return e.StatsGroups()
-}
-
 func BenchmarkScrape1000TestDomains(b *testing.B) { benchScrape(b, testbed.TestNode(b, "bench", 1000)) }
 func BenchmarkRawListBulk1000TestDomains(b *testing.B) {
-	benchRawBulk(b, testbed.TestNode(b, "bench", 1000), defaultGroups())
+	benchRawBulk(b, testbed.TestNode(b, "bench", 1000), Defaults().StatsGroups())
 }
 
 func BenchmarkScrapeGuests(b *testing.B) {
@@ -74,5 +63,5 @@ func BenchmarkScrapeGuests(b *testing.B) {
 
 func BenchmarkRawListBulkGuests(b *testing.B) {
 	testbed.Guests(b, "vadv-c", 3)
-	benchRawBulk(b, "qemu:///system", defaultGroups())
+	benchRawBulk(b, "qemu:///system", Defaults().StatsGroups())
 }

@@ -89,6 +89,15 @@ func EnableAll(names ...string) *Enabled {
 	return e
 }
 
+// Defaults is the set of sub-collectors that are on by default.
+func Defaults() *Enabled {
+	e := &Enabled{flags: map[string]*bool{}}
+	for _, c := range subCollectors {
+		e.flags[c.name] = &c.defaultOn
+	}
+	return e
+}
+
 func (e *Enabled) list() []subCollector {
 	var out []subCollector
 	for _, c := range subCollectors {
@@ -193,15 +202,6 @@ func (c *Collector) needSpecs() bool {
 		}
 	}
 	return false
-}
-
-// Names lists every sub-collector with whether it is on by default.
-func Names() map[string]bool {
-	out := map[string]bool{}
-	for _, c := range subCollectors {
-		out[c.name] = c.defaultOn
-	}
-	return out
 }
 
 func boolFloat(b bool) float64 {
