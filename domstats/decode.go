@@ -103,17 +103,11 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 		group, rest, _ := strings.Cut(p.Field, ".")
 		switch group {
 		case "state":
-			setTop(rest, p.Value, map[string]*Value{"state": &d.State, "reason": &d.StateReason})
+			set(stateField(&d, rest), p.Value)
 		case "cpu":
-			setTop(rest, p.Value, map[string]*Value{"time": &d.CPUTime, "user": &d.CPUUser, "system": &d.CPUSystem})
+			set(cpuField(&d, rest), p.Value)
 		case "balloon":
-			b := &d.Balloon
-			setTop(rest, p.Value, map[string]*Value{
-				"current": &b.Current, "maximum": &b.Maximum, "swap_in": &b.SwapIn, "swap_out": &b.SwapOut,
-				"major_fault": &b.MajorFault, "minor_fault": &b.MinorFault, "unused": &b.Unused,
-				"available": &b.Available, "usable": &b.Usable, "rss": &b.RSS, "last-update": &b.LastUpdate,
-				"disk_caches": &b.DiskCaches, "hugetlb_pgalloc": &b.HugetlbPgalloc, "hugetlb_pgfail": &b.HugetlbPgfail,
-			})
+			set(d.Balloon.field(rest), p.Value)
 		case "vcpu":
 			switch rest {
 			case "current":
@@ -126,8 +120,7 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 					continue
 				}
 				d.VCPUs = grow(d.VCPUs, i)
-				v := &d.VCPUs[i]
-				setTop(field, p.Value, map[string]*Value{"state": &v.State, "time": &v.Time, "wait": &v.Wait, "delay": &v.Delay})
+				set(d.VCPUs[i].field(field), p.Value)
 			}
 		case "net":
 			i, field, ok := indexed(rest)
@@ -140,10 +133,7 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 				n.Name = str(p.Value)
 				continue
 			}
-			setTop(field, p.Value, map[string]*Value{
-				"rx.bytes": &n.RxBytes, "rx.pkts": &n.RxPkts, "rx.errs": &n.RxErrs, "rx.drop": &n.RxDrop,
-				"tx.bytes": &n.TxBytes, "tx.pkts": &n.TxPkts, "tx.errs": &n.TxErrs, "tx.drop": &n.TxDrop,
-			})
+			set(n.field(field), p.Value)
 		case "block":
 			i, field, ok := indexed(rest)
 			if !ok {
@@ -157,12 +147,7 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 			case "path":
 				b.Path = str(p.Value)
 			default:
-				setTop(field, p.Value, map[string]*Value{
-					"rd.reqs": &b.RdReqs, "rd.bytes": &b.RdBytes, "rd.times": &b.RdTimes,
-					"wr.reqs": &b.WrReqs, "wr.bytes": &b.WrBytes, "wr.times": &b.WrTimes,
-					"fl.reqs": &b.FlReqs, "fl.times": &b.FlTimes, "errors": &b.Errors,
-					"allocation": &b.Allocation, "capacity": &b.Capacity, "physical": &b.Physical,
-				})
+				set(b.field(field), p.Value)
 			}
 		case "perf":
 			if v := number(p.Value); v.OK && rest != "" {
@@ -175,13 +160,9 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 				continue
 			}
 			t := iothread(&d, id)
-			setTop(field, p.Value, map[string]*Value{"poll-max-ns": &t.PollMaxNs, "poll-grow": &t.PollGrow, "poll-shrink": &t.PollShrink})
+			set(t.field(field), p.Value)
 		case "dirtyrate":
-			r := &d.DirtyRate
-			setTop(rest, p.Value, map[string]*Value{
-				"calc_status": &r.CalcStatus, "calc_start_time": &r.CalcStartTime,
-				"calc_period": &r.CalcPeriod, "megabytes_per_second": &r.MegabytesPerSecond,
-			})
+			set(d.DirtyRate.field(rest), p.Value)
 		}
 	}
 	return d
@@ -201,10 +182,162 @@ func (d *Domain) partial() bool {
 	return d.Balloon.Current.OK && !d.Balloon.RSS.OK
 }
 
-func setTop(field string, v libvirt.TypedParamValue, fields map[string]*Value) {
-	if dst, ok := fields[field]; ok {
+// set stores a numeric parameter in dst, the field it names, if any.
+func set(dst *Value, v libvirt.TypedParamValue) {
+	if dst != nil {
 		*dst = number(v)
 	}
+}
+
+// The field methods map a parameter's name, less its group and index, to
+// the field it fills; nil for a name this package does not read.
+
+func stateField(d *Domain, name string) *Value {
+	switch name {
+	case "state":
+		return &d.State
+	case "reason":
+		return &d.StateReason
+	}
+	return nil
+}
+
+func cpuField(d *Domain, name string) *Value {
+	switch name {
+	case "time":
+		return &d.CPUTime
+	case "user":
+		return &d.CPUUser
+	case "system":
+		return &d.CPUSystem
+	}
+	return nil
+}
+
+func (b *Balloon) field(name string) *Value {
+	switch name {
+	case "current":
+		return &b.Current
+	case "maximum":
+		return &b.Maximum
+	case "swap_in":
+		return &b.SwapIn
+	case "swap_out":
+		return &b.SwapOut
+	case "major_fault":
+		return &b.MajorFault
+	case "minor_fault":
+		return &b.MinorFault
+	case "unused":
+		return &b.Unused
+	case "available":
+		return &b.Available
+	case "usable":
+		return &b.Usable
+	case "rss":
+		return &b.RSS
+	case "last-update":
+		return &b.LastUpdate
+	case "disk_caches":
+		return &b.DiskCaches
+	case "hugetlb_pgalloc":
+		return &b.HugetlbPgalloc
+	case "hugetlb_pgfail":
+		return &b.HugetlbPgfail
+	}
+	return nil
+}
+
+func (v *VCPU) field(name string) *Value {
+	switch name {
+	case "state":
+		return &v.State
+	case "time":
+		return &v.Time
+	case "wait":
+		return &v.Wait
+	case "delay":
+		return &v.Delay
+	}
+	return nil
+}
+
+func (n *Net) field(name string) *Value {
+	switch name {
+	case "rx.bytes":
+		return &n.RxBytes
+	case "rx.pkts":
+		return &n.RxPkts
+	case "rx.errs":
+		return &n.RxErrs
+	case "rx.drop":
+		return &n.RxDrop
+	case "tx.bytes":
+		return &n.TxBytes
+	case "tx.pkts":
+		return &n.TxPkts
+	case "tx.errs":
+		return &n.TxErrs
+	case "tx.drop":
+		return &n.TxDrop
+	}
+	return nil
+}
+
+func (b *Block) field(name string) *Value {
+	switch name {
+	case "rd.reqs":
+		return &b.RdReqs
+	case "rd.bytes":
+		return &b.RdBytes
+	case "rd.times":
+		return &b.RdTimes
+	case "wr.reqs":
+		return &b.WrReqs
+	case "wr.bytes":
+		return &b.WrBytes
+	case "wr.times":
+		return &b.WrTimes
+	case "fl.reqs":
+		return &b.FlReqs
+	case "fl.times":
+		return &b.FlTimes
+	case "errors":
+		return &b.Errors
+	case "allocation":
+		return &b.Allocation
+	case "capacity":
+		return &b.Capacity
+	case "physical":
+		return &b.Physical
+	}
+	return nil
+}
+
+func (t *IOThread) field(name string) *Value {
+	switch name {
+	case "poll-max-ns":
+		return &t.PollMaxNs
+	case "poll-grow":
+		return &t.PollGrow
+	case "poll-shrink":
+		return &t.PollShrink
+	}
+	return nil
+}
+
+func (r *DirtyRate) field(name string) *Value {
+	switch name {
+	case "calc_status":
+		return &r.CalcStatus
+	case "calc_start_time":
+		return &r.CalcStartTime
+	case "calc_period":
+		return &r.CalcPeriod
+	case "megabytes_per_second":
+		return &r.MegabytesPerSecond
+	}
+	return nil
 }
 
 func indexed(rest string) (int, string, bool) {
