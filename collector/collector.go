@@ -76,19 +76,6 @@ func RegisterFlags(app *kingpin.Application) *Enabled {
 	return e
 }
 
-// EnableAll turns every sub-collector on (or, with names, just those).
-func EnableAll(names ...string) *Enabled {
-	e := &Enabled{flags: map[string]*bool{}}
-	for _, c := range subCollectors {
-		on := len(names) == 0
-		for _, n := range names {
-			on = on || n == c.name
-		}
-		e.flags[c.name] = &on
-	}
-	return e
-}
-
 // Defaults is the set of sub-collectors that are on by default.
 func Defaults() *Enabled {
 	e := &Enabled{flags: map[string]*bool{}}

@@ -112,7 +112,7 @@ func num(t testing.TB, m map[string]string, field string) float64 {
 func newCollector(t testing.TB, uri string, names ...string) *Collector {
 	t.Helper()
 	conn := testbed.Conn(t, uri)
-	enabled := EnableAll(names...)
+	enabled := enableAll(names...)
 	return New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(t))
 }
 
@@ -257,7 +257,7 @@ func TestTestDriverNode(t *testing.T) {
 
 func TestUnreachableLibvirt(t *testing.T) {
 	conn := testbed.Running(t, "qemu:///system?socket=/nonexistent/sock", time.Second)
-	enabled := EnableAll()
+	enabled := enableAll()
 	s := scrapeOnce(t, New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(t)))
 	if got := s.must(t, "libvirt_up"); got != 0 {
 		t.Errorf("libvirt_up = %v, want 0", got)
@@ -318,4 +318,17 @@ func TestConcurrentReadersStayComplete(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+// enableAll turns every sub-collector on (or, with names, just those).
+func enableAll(names ...string) *Enabled {
+	e := &Enabled{flags: map[string]*bool{}}
+	for _, c := range subCollectors {
+		on := len(names) == 0
+		for _, n := range names {
+			on = on || n == c.name
+		}
+		e.flags[c.name] = &on
+	}
+	return e
 }
