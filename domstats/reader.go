@@ -93,15 +93,14 @@ func (r *Reader) read(ctx context.Context) (*Reading, error) {
 		r.conn.WaitConnected(wait)
 		cancel()
 	}
-	list, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
-		doms, _, err := l.ConnectListAllDomains(1, 0)
-		return doms, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	chunks := [][]libvirt.Domain{list}
+	// One bulk call for every domain, unless the last reading was slow:
+	// then the domains are listed and read in parallel chunks.
+	chunks := [][]libvirt.Domain{nil}
 	if last := r.Latest(); last != nil && last.Duration > splitAbove {
+		list, err := r.list(ctx)
+		if err != nil {
+			return nil, err
+		}
 		chunks = split(list)
 	}
 	parts := make([][]Domain, len(chunks))
@@ -111,7 +110,7 @@ func (r *Reader) read(ctx context.Context) (*Reading, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			parts[i], errs[i] = r.readChunk(ctx, chunk, len(chunks) == 1)
+			parts[i], errs[i] = r.readChunk(ctx, chunk)
 		}()
 	}
 	wg.Wait()
@@ -136,7 +135,7 @@ func (r *Reader) read(ctx context.Context) (*Reading, error) {
 // MaxInFlight-1 calls, so one request slot stays free for everything else.
 const (
 	splitAbove = 50 * time.Millisecond
-	chunkSize  = 16
+	chunkSize  = 8
 )
 
 // split deals the running domains round-robin into chunks of at least
@@ -165,17 +164,19 @@ func split(list []libvirt.Domain) [][]libvirt.Domain {
 	return chunks
 }
 
-// readChunk makes one bulk call with NOWAIT for the domains of chunk (for
-// all domains if all is set, which also picks up domains defined since
-// the listing).
-func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain, all bool) ([]Domain, error) {
-	ask := chunk
-	if all {
-		ask = nil
-	}
+func (r *Reader) list(ctx context.Context) ([]libvirt.Domain, error) {
+	return libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
+		doms, _, err := l.ConnectListAllDomains(1, 0)
+		return doms, err
+	})
+}
+
+// readChunk makes one bulk call with NOWAIT for the domains of chunk, or
+// for every domain if chunk is nil.
+func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domain, error) {
 	nowait := uint32(libvirt.ConnectGetAllDomainsStatsNowait)
 	recs, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
-		return l.ConnectGetAllDomainStats(ask, uint32(r.groups), nowait)
+		return l.ConnectGetAllDomainStats(chunk, uint32(r.groups), nowait)
 	})
 	switch {
 	case err == nil:
@@ -188,6 +189,11 @@ func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain, all bool
 		// A guest whose monitor hangs holds the bulk call; our timed-out call
 		// still holds that guest's job, so reading each domain on its own
 		// with NOWAIT skips just that guest.
+		if chunk == nil {
+			if chunk, err = r.list(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return r.readEach(ctx, chunk), nil
 	default:
 		return nil, err
