@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -161,7 +162,8 @@ func quote(s string) string {
 }
 
 // jsonOut streams one JSON object keyed by uuid through a buffer and, when
-// the client accepts it, gzip. After a write error it drops the rest.
+// the client accepts it, gzip. After a write error (or for a HEAD request)
+// it drops the rest.
 type jsonOut struct {
 	buf   *bufio.Writer
 	gz    *gzip.Writer
@@ -194,9 +196,14 @@ func startJSON(w http.ResponseWriter, r *http.Request) *jsonOut {
 	w.WriteHeader(http.StatusOK)
 	out.buf = bufPool.Get().(*bufio.Writer)
 	out.buf.Reset(dst)
+	if r.Method == http.MethodHead {
+		out.err = errNoBody // headers only: build nothing
+	}
 	out.write(append(out.chunk[:0], '{'))
 	return out
 }
+
+var errNoBody = errors.New("HEAD request: no body")
 
 func (o *jsonOut) write(b []byte) {
 	if o.err == nil {

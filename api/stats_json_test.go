@@ -2,11 +2,15 @@ package api
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
@@ -73,6 +77,32 @@ func TestAppendString(t *testing.T) {
 		var back string
 		if err := json.Unmarshal(appendString(nil, s), &back); err != nil || (back != s && s != "\xff") {
 			t.Errorf("%q came back as %q (%v)", s, back, err)
+		}
+	}
+}
+
+// A HEAD request gets the headers of a GET and no body, and the body is
+// not built: no sample is appended.
+func TestJSONOutHeadBuildsNothing(t *testing.T) {
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		rec := httptest.NewRecorder()
+		out := startJSON(rec, httptest.NewRequest(method, statsPath, nil))
+		built := 0
+		out.series(libvirt.UUID{1}, 3, func(b []byte, _ int) []byte {
+			built++
+			return append(b, "{}"...)
+		})
+		out.end()
+		out.close()
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %q", method, rec.Code, rec.Header().Get("Content-Type"))
+		}
+		want, wantBody := 3, `{"01000000-0000-0000-0000-000000000000":[{},{},{}]}`+"\n"
+		if method == http.MethodHead {
+			want, wantBody = 0, ""
+		}
+		if built != want || rec.Body.String() != wantBody {
+			t.Errorf("%s: built %d samples, body %q; want %d, %q", method, built, rec.Body.String(), want, wantBody)
 		}
 	}
 }
