@@ -79,7 +79,14 @@ func (s *Subscriber) Run(ctx context.Context) {
 		}
 		retry, failing = minRetry, false
 		if known != nil {
-			s.reconcile(known, current)
+			// Events already queued happened between subscribing and the
+			// listing, so the listing shows them too: they are recorded
+			// live, with their detail, and not again as reconciled.
+			queued := takeQueued(ch)
+			s.reconcile(known, current, queued)
+			for _, msg := range queued {
+				s.record(msg, current)
+			}
 		}
 		known = current
 		s.subscriptions.Add(1)
@@ -151,13 +158,34 @@ func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLi
 			if !ok {
 				return
 			}
-			s.store.Add(Event{
-				Type:       Type(msg.Event),
-				Detail:     msg.Detail,
-				DomainName: msg.Dom.Name,
-				DomainUUID: formatUUID(msg.Dom.UUID),
-			})
-			apply(known, msg)
+			s.record(msg, known)
+		}
+	}
+}
+
+// record stores a live event and applies it to known.
+func (s *Subscriber) record(msg libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
+	s.store.Add(Event{
+		Type:       Type(msg.Event),
+		Detail:     msg.Detail,
+		DomainName: msg.Dom.Name,
+		DomainUUID: formatUUID(msg.Dom.UUID),
+	})
+	apply(known, msg)
+}
+
+// takeQueued takes the events that have already arrived, without waiting.
+func takeQueued(ch <-chan libvirt.DomainEventLifecycleMsg) []libvirt.DomainEventLifecycleMsg {
+	var queued []libvirt.DomainEventLifecycleMsg
+	for {
+		select {
+		case msg, ok := <-ch:
+			if !ok {
+				return queued
+			}
+			queued = append(queued, msg)
+		default:
+			return queued
 		}
 	}
 }
@@ -293,8 +321,17 @@ func (s *Subscriber) list(ctx context.Context) (map[libvirt.UUID]domainState, er
 }
 
 // reconcile records, as reconciled events, the changes between the
-// states before and after a gap in the subscription.
-func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState) {
+// states before and after a gap in the subscription, except those that
+// one of the live events will report (each stands for one change).
+func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState, live []libvirt.DomainEventLifecycleMsg) {
+	type change struct {
+		uuid libvirt.UUID
+		t    Type
+	}
+	reported := map[change]int{}
+	for _, msg := range live {
+		reported[change{msg.Dom.UUID, Type(msg.Event)}]++
+	}
 	uuids := make([]libvirt.UUID, 0, len(after))
 	for u := range before {
 		uuids = append(uuids, u)
@@ -314,6 +351,10 @@ func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState) {
 			name = b.name
 		}
 		for _, t := range changes(b, hadB, a, hasA) {
+			if c := (change{u, t}); reported[c] > 0 {
+				reported[c]--
+				continue
+			}
 			s.store.Add(Event{Type: t, Detail: DetailReconciled, DomainName: name, DomainUUID: formatUUID(u)})
 			n++
 		}

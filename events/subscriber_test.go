@@ -2,7 +2,10 @@ package events
 
 import (
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/digitalocean/go-libvirt"
 )
@@ -75,5 +78,53 @@ func TestApplyFollowsEvents(t *testing.T) {
 	}
 	if got := formatUUID(libvirt.UUID{0xab, 0x9d, 0x39, 0x69, 0x14, 0x18, 0x41, 0xa4, 0x9c, 0x71, 0x47, 0xe5, 0x6b, 0xc7, 0x23, 0x26}); got != "ab9d3969-1418-41a4-9c71-47e56bc72326" {
 		t.Errorf("formatUUID = %s", got)
+	}
+}
+
+// A change made between subscribing and the listing is both in the listing
+// and queued as a live event: it is recorded once, live, after the
+// reconciled changes it follows.
+func TestResubscribeRecordsQueuedChangesOnce(t *testing.T) {
+	store, err := NewStore(time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	x := libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: 4}
+	y := libvirt.Domain{Name: "y", UUID: libvirt.UUID{2}, ID: 5}
+	before := map[libvirt.UUID]domainState{
+		x.UUID: {name: "x", id: 3, state: libvirt.DomainRunning, persistent: true},
+	}
+	// In the gap x was stopped (missed) and started again (queued), and y
+	// was defined (missed), started and paused (both queued).
+	listing := map[libvirt.UUID]domainState{
+		x.UUID: {name: "x", id: 4, state: libvirt.DomainRunning, persistent: true},
+		y.UUID: {name: "y", id: 5, state: libvirt.DomainPaused, persistent: true},
+	}
+	ch := make(chan libvirt.DomainEventLifecycleMsg, 3)
+	ch <- libvirt.DomainEventLifecycleMsg{Dom: x, Event: int32(Started), Detail: 0}
+	ch <- libvirt.DomainEventLifecycleMsg{Dom: y, Event: int32(Started), Detail: 0}
+	ch <- libvirt.DomainEventLifecycleMsg{Dom: y, Event: int32(Suspended), Detail: 0}
+	queued := takeQueued(ch)
+	s.reconcile(before, listing, queued)
+	for _, msg := range queued {
+		s.record(msg, listing)
+	}
+	var got []string
+	for _, e := range store.Query(Query{Types: AllTypes}) {
+		got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
+	}
+	want := []string{
+		"x Stopped reconciled=true",
+		"y Defined reconciled=true",
+		"x Started reconciled=false",
+		"y Started reconciled=false",
+		"y Suspended reconciled=false",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("recorded\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if fmt.Sprint(listing[y.UUID]) != "{y 5 3 true}" || fmt.Sprint(listing[x.UUID]) != "{x 4 1 true}" {
+		t.Errorf("state after the queued events: %v", listing)
 	}
 }
