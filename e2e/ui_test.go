@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -228,6 +229,13 @@ func TestUI(t *testing.T) {
 				t.Errorf("%s: CPU %q%%, want between 0 and %d", g, r.CPU, 100*vcpus)
 			}
 		}
+		all := strings.Fields(testbed.Virsh(t, "list", "--all", "--name"))
+		active := strings.Fields(testbed.Virsh(t, "list", "--name"))
+		counts := fmt.Sprintf("%d inactive · %d defined", len(all)-len(active), len(all))
+		if len(all) == len(active) {
+			counts = fmt.Sprintf("%d defined", len(all))
+		}
+		p.waitFor(t, "host counts "+counts, fmt.Sprintf(`document.querySelector("#counts").textContent.endsWith(%q)`, counts), 5*time.Second)
 		p.screenshot(t, "ui-host.png")
 		dark := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
 		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: dark}); err != nil {

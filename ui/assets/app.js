@@ -204,9 +204,18 @@
     const v = host.versions;
     $("#versions").textContent = v ? `libvirt ${v.libvirtd_running} · ${v.hypervisor_type} ${v.hypervisor_running}` : "…";
     const counts = {};
-    for (const vm of vms.values()) if (!gone(vm)) counts[vm.state] = (counts[vm.state] || 0) + 1;
+    let active = 0;
+    for (const vm of vms.values()) {
+      if (gone(vm)) continue;
+      counts[vm.state] = (counts[vm.state] || 0) + 1;
+      active++;
+    }
     const parts = Object.keys(counts).sort().map((s) => `${counts[s]} ${s.toLowerCase()}`);
-    if (host.domains != null) parts.push(`${host.domains} defined`);
+    if (host.domains != null) {
+      // The stats cover active VMs only; the rest of libvirt's domains are shut off.
+      if (host.domains > active) parts.push(`${host.domains - active} inactive`);
+      parts.push(`${host.domains} defined`);
+    }
     $("#counts").textContent = parts.join(" · ") || "none";
     $("#updated").textContent = host.lastData ? clock(host.lastData) : "never";
     const banner = $("#banner");
