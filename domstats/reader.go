@@ -164,6 +164,7 @@ func split(list []libvirt.Domain) [][]libvirt.Domain {
 	return chunks
 }
 
+// list lists every domain, active or not.
 func (r *Reader) list(ctx context.Context) ([]libvirt.Domain, error) {
 	return libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
 		doms, _, err := l.ConnectListAllDomains(1, 0)
@@ -171,13 +172,18 @@ func (r *Reader) list(ctx context.Context) ([]libvirt.Domain, error) {
 	})
 }
 
+// stats makes one bulk call for the domains of doms, or for every domain
+// if doms is nil.
+func (r *Reader) stats(ctx context.Context, doms []libvirt.Domain, flags libvirt.ConnectGetAllDomainStatsFlags) ([]libvirt.DomainStatsRecord, error) {
+	return libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
+		return l.ConnectGetAllDomainStats(doms, uint32(r.groups), uint32(flags))
+	})
+}
+
 // readChunk makes one bulk call with NOWAIT for the domains of chunk, or
 // for every domain if chunk is nil.
 func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domain, error) {
-	nowait := uint32(libvirt.ConnectGetAllDomainsStatsNowait)
-	recs, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
-		return l.ConnectGetAllDomainStats(chunk, uint32(r.groups), nowait)
-	})
+	recs, err := r.stats(ctx, chunk, libvirt.ConnectGetAllDomainsStatsNowait)
 	switch {
 	case err == nil:
 		doms := make([]Domain, len(recs))
@@ -223,9 +229,7 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
-				return l.ConnectGetAllDomainStats([]libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, uint32(r.groups), 0)
-			})
+			recs, err := r.stats(ctx, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
 			if err == nil && len(recs) == 1 {
 				if full := Decode(recs[0]); !full.partial() {
 					*d = full
@@ -251,9 +255,7 @@ func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
-				return l.ConnectGetAllDomainStats([]libvirt.Domain{dom}, uint32(r.groups), uint32(libvirt.ConnectGetAllDomainsStatsNowait))
-			})
+			recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
 			if err != nil || len(recs) != 1 {
 				doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
 				return
