@@ -80,19 +80,21 @@ var timestampRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 const guestPrefix = "vadv-h"
 
 type bed struct {
-	url      string
-	interval time.Duration
-	history  *history.History
+	url       string
+	interval  time.Duration
+	retention time.Duration
+	history   *history.History
 }
 
 // newBed serves the stats and specs of the real test bed, with a history
-// of 20 samples.
-func newBed(t *testing.T) *bed {
+// of samples samples.
+func newBed(t *testing.T, samples int) *bed {
 	t.Helper()
 	conn := testbed.Conn(t, testbed.SystemURI)
 	interval := testbed.SampleInterval(t, conn, history.StatsGroups)
 	reader := domstats.NewReader(conn, history.StatsGroups)
-	h, err := history.New(reader, interval, 20*interval, testbed.Logger(t))
+	retention := time.Duration(samples) * interval
+	h, err := history.New(reader, interval, retention, testbed.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func newBed(t *testing.T) *bed {
 	NewSpecs(conn, testbed.Logger(t)).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &bed{url: srv.URL, interval: interval, history: h}
+	return &bed{url: srv.URL, interval: interval, retention: retention, history: h}
 }
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
@@ -148,7 +150,7 @@ func uuidOf(t *testing.T, name string) string {
 
 func TestStats(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 2)
-	b := newBed(t)
+	b := newBed(t, 20)
 	time.Sleep(22 * b.interval)
 
 	all := getStats(t, b.url+"/api/v1.0/stats/")
@@ -302,8 +304,10 @@ func TestStoppedAndStartedGuest(t *testing.T) {
 			testbed.Virsh(t, "start", name)
 		}
 	})
-	b := newBed(t)
-	retention := 20 * b.interval
+	// A retention long enough that the guest's history outlives a slow
+	// virsh destroy on a loaded machine.
+	b := newBed(t, 80)
+	retention := b.retention
 	statusOf := func(query string) int {
 		resp, _ := get(t, b.url+"/api/v1.0/stats/"+id+query)
 		return resp.StatusCode
@@ -321,7 +325,9 @@ func TestStoppedAndStartedGuest(t *testing.T) {
 	}
 	waitStatus("guest in history", "", 200, 5*b.interval+5*time.Second)
 
+	destroyStart := time.Now()
 	testbed.Virsh(t, "destroy", name)
+	t.Logf("virsh destroy took %s", time.Since(destroyStart))
 	if got := statusOf("?live=true"); got != http.StatusNotFound {
 		t.Errorf("live stats of a stopped guest: %d, want 404", got)
 	}
@@ -355,7 +361,7 @@ func TestStoppedAndStartedGuest(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	testbed.Guests(t, guestPrefix, 1)
-	b := newBed(t)
+	b := newBed(t, 20)
 	id := uuidOf(t, guestPrefix+"1")
 	huge := strings.Repeat("a", 100000)
 	for _, c := range []struct {

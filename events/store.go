@@ -321,7 +321,7 @@ var (
 	receivedDesc = prometheus.NewDesc("vadvisor_events_received_total",
 		"Lifecycle events reported by libvirt, by type.", []string{"event_type"}, nil)
 	reconciledDesc = prometheus.NewDesc("vadvisor_events_reconciled_total",
-		"Lifecycle events reconstructed from the domain list after a lost libvirt connection, by type.", []string{"event_type"}, nil)
+		"Lifecycle events reconstructed from the domain list after a lost libvirt connection or a change libvirt made without an event, by type.", []string{"event_type"}, nil)
 	storedDesc = prometheus.NewDesc("vadvisor_events_stored",
 		"Events held in the event history.", nil, nil)
 	clientsDesc = prometheus.NewDesc("vadvisor_events_stream_clients",

@@ -18,12 +18,17 @@ import (
 const (
 	minRetry = 100 * time.Millisecond
 	maxRetry = 5 * time.Second
+
+	// checkEvery is how often the state kept from events is compared with
+	// a listing (see follow).
+	checkEvery = 2 * time.Second
 )
 
 // Subscriber follows libvirt's lifecycle events into a store. It shares
 // the connection owner's connection, resubscribes whenever that
 // reconnects, and records what changed while it was away as reconciled
-// events, so that a gap never hides that a domain went away.
+// events, so that a gap never hides that a domain went away. It records
+// the changes libvirt makes without an event the same way.
 type Subscriber struct {
 	conn   *libvirtconn.Conn
 	store  *Store
@@ -83,7 +88,9 @@ func (s *Subscriber) Run(ctx context.Context) {
 			// listing, so the listing shows them too: they are recorded
 			// live, with their detail, and not again as reconciled.
 			queued := takeQueued(ch)
-			s.reconcile(known, current, queued)
+			if n := s.reconcile(known, current, queued); n > 0 {
+				s.logger.Info("recorded changes made while the event subscription was down", "events", n)
+			}
 			for _, msg := range queued {
 				s.record(msg, current)
 			}
@@ -149,7 +156,18 @@ func drain(ch <-chan libvirt.DomainEventLifecycleMsg) {
 
 // follow records the events until the subscription ends (the connection
 // dropped) or ctx does, keeping known up to date for the next reconcile.
+//
+// Every checkEvery it also compares known with a listing: libvirt changes
+// some states without an event. After its own restart, for one, it lists
+// a guest that died while it was down as running, and marks it shut off a
+// second or two later, silently. A domain that differs from known the same
+// way in two listings in a row missed its events, and its changes are
+// recorded as reconciled; an event still on its way when one listing was
+// made brings known in line before the next, so it is never reported twice.
 func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
+	tick := time.NewTicker(checkEvery)
+	defer tick.Stop()
+	var differing map[libvirt.UUID]listed
 	for {
 		select {
 		case <-ctx.Done():
@@ -159,8 +177,71 @@ func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLi
 				return
 			}
 			s.record(msg, known)
+		case <-tick.C:
+			for _, msg := range takeQueued(ch) {
+				s.record(msg, known)
+			}
+			current, err := s.list(ctx)
+			if err != nil {
+				// The connection owner reports a lost connection, and the
+				// subscription ends with it.
+				s.logger.Debug("cannot list domains to check the event state", "err", err)
+				continue
+			}
+			differing = s.check(known, current, differing)
 		}
 	}
+}
+
+// listed is a domain as a listing showed it, or its absence.
+type listed struct {
+	domainState
+	exists bool
+}
+
+// check records, as reconciled, the changes of the domains that differ
+// from known the same way in current as in the previous listing, and
+// brings known in line with them. It returns the domains that differ for
+// the first time, for the next check.
+func (s *Subscriber) check(known, current map[libvirt.UUID]domainState, differing map[libvirt.UUID]listed) map[libvirt.UUID]listed {
+	var next map[libvirt.UUID]listed
+	before, after := map[libvirt.UUID]domainState{}, map[libvirt.UUID]domainState{}
+	compare := func(u libvirt.UUID) {
+		k, had := known[u]
+		c, has := current[u]
+		if len(changes(k, had, c, has)) == 0 {
+			return
+		}
+		now := listed{c, has}
+		if prev, ok := differing[u]; !ok || prev != now {
+			if next == nil {
+				next = map[libvirt.UUID]listed{}
+			}
+			next[u] = now
+			return
+		}
+		if had {
+			before[u] = k
+		}
+		if has {
+			after[u] = c
+			known[u] = c
+		} else {
+			delete(known, u)
+		}
+	}
+	for u := range known {
+		compare(u)
+	}
+	for u := range current {
+		if _, ok := known[u]; !ok {
+			compare(u)
+		}
+	}
+	if n := s.reconcile(before, after, nil); n > 0 {
+		s.logger.Info("recorded changes libvirt made without an event", "events", n)
+	}
+	return next
 }
 
 // record stores a live event and applies it to known.
@@ -322,8 +403,9 @@ func (s *Subscriber) list(ctx context.Context) (map[libvirt.UUID]domainState, er
 
 // reconcile records, as reconciled events, the changes between the
 // states before and after a gap in the subscription, except those that
-// one of the live events will report (each stands for one change).
-func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState, live []libvirt.DomainEventLifecycleMsg) {
+// one of the live events will report (each stands for one change), and
+// returns how many it recorded.
+func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState, live []libvirt.DomainEventLifecycleMsg) int {
 	type change struct {
 		uuid libvirt.UUID
 		t    Type
@@ -359,9 +441,7 @@ func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState, live 
 			n++
 		}
 	}
-	if n > 0 {
-		s.logger.Info("recorded changes made while the event subscription was down", "events", n)
-	}
+	return n
 }
 
 // changes lists the event types that lead from domain state b to a; had

@@ -128,3 +128,72 @@ func TestResubscribeRecordsQueuedChangesOnce(t *testing.T) {
 		t.Errorf("state after the queued events: %v", listing)
 	}
 }
+
+// A domain that differs from the state kept from events in two listings
+// in a row missed its events: its changes are recorded once, reconciled.
+// One that differs in a single listing had an event on its way.
+func TestCheckRecordsSilentChangesOnce(t *testing.T) {
+	store, err := NewStore(time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	x := libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: 3}
+	running := domainState{name: "x", id: 3, state: libvirt.DomainRunning, persistent: true}
+	off := domainState{name: "x", id: -1, state: libvirt.DomainShutoff, persistent: true}
+	y := domainState{name: "y", id: 5, state: libvirt.DomainRunning, persistent: true}
+	z := domainState{name: "z", id: -1, state: libvirt.DomainShutoff, persistent: true}
+	yID, zID := libvirt.UUID{2}, libvirt.UUID{3}
+	known := map[libvirt.UUID]domainState{x.UUID: running, yID: y}
+
+	var differing map[libvirt.UUID]listed
+	steps := []struct {
+		what    string
+		listing map[libvirt.UUID]domainState
+		event   *libvirt.DomainEventLifecycleMsg // arrives after the listing
+		want    []string                         // recorded by this step
+	}{
+		{"x stopped, its event late; y killed silently; z defined silently",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}, zID: z},
+			&libvirt.DomainEventLifecycleMsg{Dom: x, Event: int32(Stopped)},
+			[]string{"x Stopped reconciled=false"}},
+		{"the same listing again",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}, zID: z},
+			nil,
+			[]string{"y Stopped reconciled=true", "z Defined reconciled=true"}},
+		{"nothing new",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}, zID: z},
+			nil, nil},
+		{"z undefined, once",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}},
+			nil, nil},
+		{"z back before the next listing",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}, zID: z},
+			nil, nil},
+		{"z undefined silently",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}},
+			nil, nil},
+		{"and still gone",
+			map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}},
+			nil, []string{"z Undefined reconciled=true"}},
+	}
+	seen := 0
+	for _, step := range steps {
+		differing = s.check(known, step.listing, differing)
+		if step.event != nil {
+			s.record(*step.event, known)
+		}
+		var got []string
+		for _, e := range store.Query(Query{Types: AllTypes})[seen:] {
+			got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
+			seen++
+		}
+		if fmt.Sprint(got) != fmt.Sprint(step.want) {
+			t.Errorf("%s: recorded %q, want %q", step.what, got, step.want)
+		}
+	}
+	want := map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}}
+	if fmt.Sprint(known) != fmt.Sprint(want) {
+		t.Errorf("known at the end: %v, want %v", known, want)
+	}
+}

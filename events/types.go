@@ -29,7 +29,8 @@ const (
 )
 
 // DetailReconciled is the detail of an event that was not reported by
-// libvirt but reconstructed from the domain list after a lost connection.
+// libvirt but reconstructed from the domain list, after a lost connection
+// or a change libvirt made without an event.
 const DetailReconciled int32 = -1
 
 var typeNames = [numTypes]string{"Defined", "Undefined", "Started", "Suspended", "Resumed", "Stopped", "Shutdown", "PMSuspended", "Crashed"}
