@@ -87,13 +87,13 @@ type bed struct {
 }
 
 // newBed serves the stats and specs of the real test bed, with a history
-// of samples samples.
-func newBed(t *testing.T, samples int) *bed {
+// of 20 samples, or of minRetention if that is longer.
+func newBed(t *testing.T, minRetention time.Duration) *bed {
 	t.Helper()
 	conn := testbed.Conn(t, testbed.SystemURI)
 	interval := testbed.SampleInterval(t, conn, history.StatsGroups)
 	reader := domstats.NewReader(conn, history.StatsGroups)
-	retention := time.Duration(samples) * interval
+	retention := max(20*interval, minRetention)
 	h, err := history.New(reader, interval, retention, testbed.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func uuidOf(t *testing.T, name string) string {
 
 func TestStats(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 2)
-	b := newBed(t, 20)
+	b := newBed(t, 0)
 	time.Sleep(22 * b.interval)
 
 	all := getStats(t, b.url+"/api/v1.0/stats/")
@@ -304,9 +304,9 @@ func TestStoppedAndStartedGuest(t *testing.T) {
 			testbed.Virsh(t, "start", name)
 		}
 	})
-	// A retention long enough that the guest's history outlives a slow
-	// virsh destroy on a loaded machine.
-	b := newBed(t, 80)
+	// A retention long enough that the guest's history outlives virsh
+	// destroy, which takes 1 to 2 s here.
+	b := newBed(t, 8*time.Second)
 	retention := b.retention
 	statusOf := func(query string) int {
 		resp, _ := get(t, b.url+"/api/v1.0/stats/"+id+query)
@@ -361,7 +361,7 @@ func TestStoppedAndStartedGuest(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	testbed.Guests(t, guestPrefix, 1)
-	b := newBed(t, 20)
+	b := newBed(t, 0)
 	id := uuidOf(t, guestPrefix+"1")
 	huge := strings.Repeat("a", 100000)
 	for _, c := range []struct {
