@@ -252,16 +252,16 @@ func TestUI(t *testing.T) {
 	if !t.Run("filter and sort", func(t *testing.T) {
 		p.do(t, chromedp.SendKeys(chromedp.ID("filter"), guests[1]))
 		p.waitFor(t, "only "+guests[1]+" listed",
-			`document.querySelectorAll("#vms tbody tr").length === 1 && `+rowOf(uuids[guests[1]]), 2*time.Second)
+			`document.querySelectorAll("#vms tbody tr").length === 1 && `+rowOf(uuids[guests[1]]), 5*time.Second)
 		p.do(t, chromedp.SendKeys(chromedp.ID("filter"), strings.Repeat(kb.Backspace, len(guests[1]))))
-		p.waitFor(t, "all listed again", `document.querySelectorAll("#vms tbody tr").length >= 2`, 2*time.Second)
+		p.waitFor(t, "all listed again", `document.querySelectorAll("#vms tbody tr").length >= 2`, 5*time.Second)
 		// By keyboard: the CPU % header is a button.
 		p.do(t, chromedp.Focus(chromedp.CSS(`th[data-key="cpu"] button`)), chromedp.KeyEvent(kb.Enter))
 		p.waitFor(t, "sorted by CPU, busiest first", `(() => {
 			const th = document.querySelector('th[data-key="cpu"]');
 			const v = [...document.querySelectorAll("#vms tbody tr")].map(tr => parseFloat(tr.cells[4].textContent)).filter(x => !isNaN(x));
 			return th.getAttribute("aria-sort") === "descending" && v.length >= 2 && v.every((x, i) => i === 0 || v[i-1] >= x);
-		})()`, 2*time.Second)
+		})()`, 5*time.Second)
 	}) {
 		return
 	}
@@ -286,7 +286,7 @@ func TestUI(t *testing.T) {
 	if !t.Run("VM view draws charts", func(t *testing.T) {
 		g, id := guests[0], uuids[guests[0]]
 		p.do(t, chromedp.Focus(chromedp.CSS(`#vms a[href="#/vm/`+id+`"]`)), chromedp.KeyEvent(kb.Enter))
-		p.waitFor(t, "the VM view", `document.querySelector("#vm-title").textContent === "`+g+`"`, 2*time.Second)
+		p.waitFor(t, "the VM view", `document.querySelector("#vm-title").textContent === "`+g+`"`, 5*time.Second)
 		// A series is drawn in colour; the axes and grid are grey. Count
 		// coloured pixels inside each chart's plotting area.
 		p.waitFor(t, "every chart drawn", `[...document.querySelectorAll("#charts figure")].every(fig => {
