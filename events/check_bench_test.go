@@ -24,12 +24,12 @@ func BenchmarkStateCheck(b *testing.B) {
 			}
 			s := NewSubscriber(testbed.Conn(b, tc.uri), store, slog.New(slog.DiscardHandler))
 			ctx := context.Background()
-			known, err := s.list(ctx)
+			known, err := s.list(ctx, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				current, err := s.list(ctx)
+				current, err := s.list(ctx, known)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -59,7 +59,7 @@ func (s *Subscriber) Run(ctx context.Context) {
 		ch, cancel, err := s.subscribe(ctx)
 		var current map[libvirt.UUID]domainState
 		if err == nil {
-			if current, err = s.list(ctx); err != nil {
+			if current, err = s.list(ctx, known); err != nil {
 				cancel()
 				drain(ch)
 			}
@@ -181,7 +181,7 @@ func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLi
 			for _, msg := range takeQueued(ch) {
 				s.record(msg, known)
 			}
-			current, err := s.list(ctx)
+			current, err := s.list(ctx, known)
 			if err != nil {
 				// The connection owner reports a lost connection, and the
 				// subscription ends with it.
@@ -339,66 +339,72 @@ func apply(known map[libvirt.UUID]domainState, msg libvirt.DomainEventLifecycleM
 	known[msg.Dom.UUID] = d
 }
 
-// list reads every domain's state. It uses the listing calls, which
-// libvirtd answers from memory, so a hung guest cannot stall it.
-func (s *Subscriber) list(ctx context.Context) (map[libvirt.UUID]domainState, error) {
-	listing := func(flags libvirt.ConnectListAllDomainsFlags) ([]libvirt.Domain, error) {
-		return libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
-			doms, _, err := l.ConnectListAllDomains(1, flags)
-			return doms, err
-		})
-	}
-	all, err := listing(0)
+// list reads every domain's state, as far as lifecycle events tell it.
+// It makes two calls that libvirtd answers from memory, without a domain
+// job or the monitor, so a hung guest cannot stall it: the bulk stats
+// call for the state group alone, and the listing of transient domains.
+//
+// A domain that is starting up or migrating in is paused until libvirt
+// sends its Started (and Resumed) event: until then it is listed as known
+// holds it, or as not started yet, so that no change is made up for it.
+func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainState) (map[libvirt.UUID]domainState, error) {
+	recs, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
+		return l.ConnectGetAllDomainStats(nil, uint32(libvirt.DomainStatsState), 0)
+	})
 	if err != nil {
 		return nil, err
 	}
-	known := make(map[libvirt.UUID]domainState, len(all))
-	for _, d := range all {
-		state := libvirt.DomainRunning
-		if d.ID == -1 {
-			state = libvirt.DomainShutoff
-		}
-		known[d.UUID] = domainState{name: d.Name, id: d.ID, state: state, persistent: true}
-	}
-	transient, err := listing(libvirt.ConnectListDomainsTransient)
+	transient, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
+		doms, _, err := l.ConnectListAllDomains(1, libvirt.ConnectListDomainsTransient)
+		return doms, err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return states(recs, transient, known), nil
+}
+
+// states makes the domain states of list out of the state records, the
+// transient domains and known.
+func states(recs []libvirt.DomainStatsRecord, transient []libvirt.Domain, known map[libvirt.UUID]domainState) map[libvirt.UUID]domainState {
+	isTransient := make(map[libvirt.UUID]bool, len(transient))
 	for _, d := range transient {
-		if k, ok := known[d.UUID]; ok {
-			k.persistent = false
-			known[d.UUID] = k
+		isTransient[d.UUID] = true
+	}
+	current := make(map[libvirt.UUID]domainState, len(recs))
+	for _, rec := range recs {
+		state, reason := stateOf(rec.Params)
+		d := domainState{name: rec.Dom.Name, id: rec.Dom.ID, state: coarse(state), persistent: !isTransient[rec.Dom.UUID]}
+		if state == libvirt.DomainPaused && (reason == int32(libvirt.DomainPausedStartingUp) || reason == int32(libvirt.DomainPausedMigration)) {
+			k, ok := known[rec.Dom.UUID]
+			if !ok {
+				k = domainState{name: d.name, id: -1, state: libvirt.DomainShutoff, persistent: d.persistent}
+			}
+			d = k
+		}
+		if d.id == -1 {
+			d.state = libvirt.DomainShutoff
+		}
+		current[rec.Dom.UUID] = d
+	}
+	return current
+}
+
+// stateOf reads the state group's state and reason.
+func stateOf(params []libvirt.TypedParam) (state libvirt.DomainState, reason int32) {
+	for _, p := range params {
+		v, ok := p.Value.I.(int32)
+		if !ok {
+			continue
+		}
+		switch p.Field {
+		case "state.state":
+			state = libvirt.DomainState(v)
+		case "state.reason":
+			reason = v
 		}
 	}
-	paused, err := listing(libvirt.ConnectListDomainsPaused)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range paused {
-		if k, ok := known[d.UUID]; ok {
-			k.state = libvirt.DomainPaused
-			known[d.UUID] = k
-		}
-	}
-	// Neither running, paused nor shut off: ask each (there are few).
-	other, err := listing(libvirt.ConnectListDomainsOther)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range other {
-		state, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) (int32, error) {
-			state, _, err := l.DomainGetState(d, 0)
-			return state, err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if k, ok := known[d.UUID]; ok {
-			k.state = coarse(libvirt.DomainState(state))
-			known[d.UUID] = k
-		}
-	}
-	return known, nil
+	return state, reason
 }
 
 // reconcile records, as reconciled events, the changes between the
