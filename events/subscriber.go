@@ -340,71 +340,104 @@ func apply(known map[libvirt.UUID]domainState, msg libvirt.DomainEventLifecycleM
 }
 
 // list reads every domain's state, as far as lifecycle events tell it.
-// It makes two calls that libvirtd answers from memory, without a domain
-// job or the monitor, so a hung guest cannot stall it: the bulk stats
-// call for the state group alone, and the listing of transient domains.
+// It uses the listing calls and DomainGetState, which libvirtd answers
+// from memory on its high-priority workers: neither a hung guest nor
+// libvirtd's normal workers all waiting on hung guests can stall it.
 //
 // A domain that is starting up or migrating in is paused until libvirt
 // sends its Started (and Resumed) event: until then it is listed as known
 // holds it, or as not started yet, so that no change is made up for it.
 func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainState) (map[libvirt.UUID]domainState, error) {
-	recs, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
-		return l.ConnectGetAllDomainStats(nil, uint32(libvirt.DomainStatsState), 0)
-	})
+	listing := func(flags libvirt.ConnectListAllDomainsFlags) ([]libvirt.Domain, error) {
+		return libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
+			doms, _, err := l.ConnectListAllDomains(1, flags)
+			return doms, err
+		})
+	}
+	stateOf := func(d libvirt.Domain) (libvirt.DomainState, int32, error) {
+		type stateReason struct{ state, reason int32 }
+		sr, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) (stateReason, error) {
+			state, reason, err := l.DomainGetState(d, 0)
+			return stateReason{state, reason}, err
+		})
+		return libvirt.DomainState(sr.state), sr.reason, err
+	}
+	all, err := listing(0)
 	if err != nil {
 		return nil, err
 	}
-	transient, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
-		doms, _, err := l.ConnectListAllDomains(1, libvirt.ConnectListDomainsTransient)
-		return doms, err
-	})
+	current := make(map[libvirt.UUID]domainState, len(all))
+	for _, d := range all {
+		state := libvirt.DomainRunning
+		if d.ID == -1 {
+			state = libvirt.DomainShutoff
+		}
+		current[d.UUID] = domainState{name: d.Name, id: d.ID, state: state, persistent: true}
+	}
+	transient, err := listing(libvirt.ConnectListDomainsTransient)
 	if err != nil {
 		return nil, err
 	}
-	return states(recs, transient, known), nil
-}
-
-// states makes the domain states of list out of the state records, the
-// transient domains and known.
-func states(recs []libvirt.DomainStatsRecord, transient []libvirt.Domain, known map[libvirt.UUID]domainState) map[libvirt.UUID]domainState {
-	isTransient := make(map[libvirt.UUID]bool, len(transient))
 	for _, d := range transient {
-		isTransient[d.UUID] = true
-	}
-	current := make(map[libvirt.UUID]domainState, len(recs))
-	for _, rec := range recs {
-		state, reason := stateOf(rec.Params)
-		d := domainState{name: rec.Dom.Name, id: rec.Dom.ID, state: coarse(state), persistent: !isTransient[rec.Dom.UUID]}
-		if state == libvirt.DomainPaused && (reason == int32(libvirt.DomainPausedStartingUp) || reason == int32(libvirt.DomainPausedMigration)) {
-			k, ok := known[rec.Dom.UUID]
-			if !ok {
-				k = domainState{name: d.name, id: -1, state: libvirt.DomainShutoff, persistent: d.persistent}
-			}
-			d = k
+		if c, ok := current[d.UUID]; ok {
+			c.persistent = false
+			current[d.UUID] = c
 		}
-		if d.id == -1 {
-			d.state = libvirt.DomainShutoff
-		}
-		current[rec.Dom.UUID] = d
 	}
-	return current
-}
-
-// stateOf reads the state group's state and reason.
-func stateOf(params []libvirt.TypedParam) (state libvirt.DomainState, reason int32) {
-	for _, p := range params {
-		v, ok := p.Value.I.(int32)
+	paused, err := listing(libvirt.ConnectListDomainsPaused)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range paused {
+		c, ok := current[d.UUID]
 		if !ok {
 			continue
 		}
-		switch p.Field {
-		case "state.state":
-			state = libvirt.DomainState(v)
-		case "state.reason":
-			reason = v
+		c.state = libvirt.DomainPaused
+		// Why it is paused matters only if the events did not say so.
+		if k, ok := known[d.UUID]; !ok || k != c {
+			state, reason, err := stateOf(d)
+			if err != nil {
+				return nil, err
+			}
+			if starting(state, reason) {
+				c = beforeStart(c, k, ok)
+			}
+		}
+		current[d.UUID] = c
+	}
+	// Neither running, paused nor shut off: ask each (there are few).
+	other, err := listing(libvirt.ConnectListDomainsOther)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range other {
+		state, _, err := stateOf(d)
+		if err != nil {
+			return nil, err
+		}
+		if c, ok := current[d.UUID]; ok {
+			c.state = coarse(state)
+			current[d.UUID] = c
 		}
 	}
-	return state, reason
+	return current, nil
+}
+
+// starting tells a domain paused only until libvirt sends its Started
+// (and Resumed) event: one starting up or migrating in.
+func starting(state libvirt.DomainState, reason int32) bool {
+	return state == libvirt.DomainPaused &&
+		(reason == int32(libvirt.DomainPausedStartingUp) || reason == int32(libvirt.DomainPausedMigration))
+}
+
+// beforeStart is how a domain listed as c, but starting, is taken: as
+// known holds it (k, if had), or as not started yet.
+func beforeStart(c, k domainState, had bool) domainState {
+	if had {
+		return k
+	}
+	return domainState{name: c.name, id: -1, state: libvirt.DomainShutoff, persistent: c.persistent}
 }
 
 // reconcile records, as reconciled events, the changes between the
