@@ -61,47 +61,36 @@ func TestListMatchesVirsh(t *testing.T) {
 	}
 }
 
-// A domain starting up or migrating in is paused until its events come:
-// it is taken as known holds it, or as not started yet.
-func TestStartingDomainsAsBeforeTheirStart(t *testing.T) {
+// A domain in a passing state is taken as the events left it: starting up
+// or migrating in, it has not started (or is as its Started event said);
+// shutting down, it keeps the state the events gave its run.
+func TestTakenStates(t *testing.T) {
+	off := domainState{name: "vm", id: -1, state: libvirt.DomainShutoff, persistent: true}
+	run := func(id int32, state libvirt.DomainState) domainState {
+		return domainState{name: "vm", id: id, state: state, persistent: true}
+	}
+	startingUp, migrating := int32(libvirt.DomainPausedStartingUp), int32(libvirt.DomainPausedMigration)
 	for _, c := range []struct {
+		what   string
 		state  libvirt.DomainState
 		reason int32
-		want   bool
+		k      domainState
+		had    bool
+		want   domainState
 	}{
-		{libvirt.DomainPaused, int32(libvirt.DomainPausedStartingUp), true},
-		{libvirt.DomainPaused, int32(libvirt.DomainPausedMigration), true},
-		{libvirt.DomainPaused, int32(libvirt.DomainPausedUser), false},
-		{libvirt.DomainPaused, int32(libvirt.DomainPausedIoerror), false},
-		{libvirt.DomainRunning, int32(libvirt.DomainRunningMigrated), false},
+		{"starting up, unknown", libvirt.DomainPaused, startingUp, domainState{}, false, off},
+		{"starting up, known off", libvirt.DomainPaused, startingUp, off, true, off},
+		{"starting up, known as an older run", libvirt.DomainPaused, startingUp, run(6, libvirt.DomainRunning), true, off},
+		{"migrating in after Started", libvirt.DomainPaused, migrating, run(7, libvirt.DomainRunning), true, run(7, libvirt.DomainRunning)},
+		{"paused by the user", libvirt.DomainPaused, int32(libvirt.DomainPausedUser), off, true, run(7, libvirt.DomainPaused)},
+		{"paused guest shutting down", libvirt.DomainShutdown, 1, run(7, libvirt.DomainPaused), true, run(7, libvirt.DomainPaused)},
+		{"hibernated guest shutting down", libvirt.DomainShutdown, 1, run(7, libvirt.DomainPmsuspended), true, run(7, libvirt.DomainPmsuspended)},
+		{"shutting down, another run known", libvirt.DomainShutdown, 1, run(6, libvirt.DomainPaused), true, run(7, libvirt.DomainRunning)},
+		{"crashed", libvirt.DomainCrashed, 1, run(7, libvirt.DomainRunning), true, run(7, libvirt.DomainCrashed)},
 	} {
-		if got := starting(c.state, c.reason); got != c.want {
-			t.Errorf("starting(%d, %d) = %v", c.state, c.reason, got)
+		if got := taken(run(7, libvirt.DomainRunning), c.state, c.reason, c.k, c.had); got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, got, c.want)
 		}
-	}
-	paused := domainState{name: "vm", id: 7, state: libvirt.DomainPaused, persistent: true}
-	running := domainState{name: "vm", id: 7, state: libvirt.DomainRunning, persistent: false}
-	if got := beforeStart(paused, running, true); got != running {
-		t.Errorf("migrating in after its Started event: %v, want %v", got, running)
-	}
-	if got, want := beforeStart(paused, domainState{}, false), (domainState{name: "vm", id: -1, state: libvirt.DomainShutoff, persistent: true}); got != want {
-		t.Errorf("starting up, unknown: %v, want %v", got, want)
-	}
-	// Taken so, a start that outlasts two checks records nothing.
-	store, err := NewStore(time.Hour, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
-	off := domainState{name: "vm", id: -1, state: libvirt.DomainShutoff, persistent: true}
-	known := map[libvirt.UUID]domainState{{1}: off}
-	var differing map[libvirt.UUID]listed
-	for range 3 {
-		current := map[libvirt.UUID]domainState{{1}: beforeStart(paused, known[libvirt.UUID{1}], true)}
-		differing = s.check(known, current, differing)
-	}
-	if n := len(store.Query(Query{Types: AllTypes})); n != 0 || len(differing) != 0 {
-		t.Errorf("a long start recorded %d events, left %v differing", n, differing)
 	}
 }
 

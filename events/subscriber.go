@@ -34,13 +34,20 @@ type Subscriber struct {
 	store  *Store
 	logger *slog.Logger
 
+	// The state check of follow: its interval, and its listing (list,
+	// but for unit tests).
+	checkEvery time.Duration
+	listing    func(context.Context, map[libvirt.UUID]domainState) (map[libvirt.UUID]domainState, error)
+
 	subscribed    atomic.Bool
 	subscriptions atomic.Uint64
 }
 
 // NewSubscriber records the events of conn's libvirt into store once Run runs.
 func NewSubscriber(conn *libvirtconn.Conn, store *Store, logger *slog.Logger) *Subscriber {
-	return &Subscriber{conn: conn, store: store, logger: logger}
+	s := &Subscriber{conn: conn, store: store, logger: logger, checkEvery: checkEvery}
+	s.listing = s.list
+	return s
 }
 
 // Subscribed reports whether events are being received right now.
@@ -86,7 +93,9 @@ func (s *Subscriber) Run(ctx context.Context) {
 		if known != nil {
 			// Events already queued happened between subscribing and the
 			// listing, so the listing shows them too: they are recorded
-			// live, with their detail, and not again as reconciled.
+			// live, with their detail, and not again as reconciled. (One
+			// that go-libvirt has yet to hand over is missed here, and
+			// recorded both ways.)
 			queued := takeQueued(ch)
 			if n := s.reconcile(known, current, queued); n > 0 {
 				s.logger.Info("recorded changes made while the event subscription was down", "events", n)
@@ -157,17 +166,22 @@ func drain(ch <-chan libvirt.DomainEventLifecycleMsg) {
 // follow records the events until the subscription ends (the connection
 // dropped) or ctx does, keeping known up to date for the next reconcile.
 //
-// Every checkEvery it also compares known with a listing: libvirt changes
-// some states without an event. After its own restart, for one, it lists
-// a guest that died while it was down as running, and marks it shut off a
-// second or two later, silently. A domain that differs from known the same
-// way in two listings in a row missed its events, and its changes are
-// recorded as reconciled; an event still on its way when one listing was
-// made brings known in line before the next, so it is never reported twice.
+// checkEvery after the end of each check, it also compares known with a
+// listing: libvirt changes some states without an event. After its own
+// restart, for one, it lists a guest that died while it was down as
+// running, and marks it shut off a second or two later, silently. A domain that
+// differs from known the same way in two listings in a row, with no event
+// of its own in between, missed its events: its changes are recorded as
+// reconciled. An event on its way when a listing is made comes within
+// checkEvery, so it is not reported twice.
 func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
-	tick := time.NewTicker(checkEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(s.checkEvery)
+	defer timer.Stop()
 	var differing map[libvirt.UUID]listed
+	event := func(msg libvirt.DomainEventLifecycleMsg) {
+		s.record(msg, known)
+		delete(differing, msg.Dom.UUID)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,19 +190,22 @@ func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLi
 			if !ok {
 				return
 			}
-			s.record(msg, known)
-		case <-tick.C:
+			event(msg)
+		case <-timer.C:
 			for _, msg := range takeQueued(ch) {
-				s.record(msg, known)
+				event(msg)
 			}
-			current, err := s.list(ctx, known)
-			if err != nil {
-				// The connection owner reports a lost connection, and the
-				// subscription ends with it.
+			listCtx, cancel := context.WithTimeout(ctx, s.checkEvery)
+			current, err := s.listing(listCtx, known)
+			cancel()
+			if err == nil {
+				differing = s.check(known, current, differing)
+			} else {
+				// A lost connection is reported by its owner, and ends the
+				// subscription with it.
 				s.logger.Debug("cannot list domains to check the event state", "err", err)
-				continue
 			}
-			differing = s.check(known, current, differing)
+			timer.Reset(s.checkEvery)
 		}
 	}
 }
@@ -200,9 +217,11 @@ type listed struct {
 }
 
 // check records, as reconciled, the changes of the domains that differ
-// from known the same way in current as in the previous listing, and
-// brings known in line with them. It returns the domains that differ for
-// the first time, for the next check.
+// from known in current the same way as in differing (the previous
+// listing), and brings known in line with them. It returns the domains
+// that differ otherwise, for the next check. Domains that are gone and
+// whose going changed nothing (a transient one that never ran) are
+// dropped from known.
 func (s *Subscriber) check(known, current map[libvirt.UUID]domainState, differing map[libvirt.UUID]listed) map[libvirt.UUID]listed {
 	var next map[libvirt.UUID]listed
 	before, after := map[libvirt.UUID]domainState{}, map[libvirt.UUID]domainState{}
@@ -210,6 +229,9 @@ func (s *Subscriber) check(known, current map[libvirt.UUID]domainState, differin
 		k, had := known[u]
 		c, has := current[u]
 		if len(changes(k, had, c, has)) == 0 {
+			if had && !has {
+				delete(known, u)
+			}
 			return
 		}
 		now := listed{c, has}
@@ -244,8 +266,13 @@ func (s *Subscriber) check(known, current map[libvirt.UUID]domainState, differin
 	return next
 }
 
-// record stores a live event and applies it to known.
+// record stores a live event and applies it to known. A domain started
+// while known as running another run stopped without an event (see
+// follow): that Stopped is recorded first, reconciled.
 func (s *Subscriber) record(msg libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
+	if k, ok := known[msg.Dom.UUID]; ok && Type(msg.Event) == Started && k.active() && k.id != msg.Dom.ID {
+		s.store.Add(Event{Type: Stopped, Detail: DetailReconciled, DomainName: k.name, DomainUUID: formatUUID(msg.Dom.UUID)})
+	}
 	s.store.Add(Event{
 		Type:       Type(msg.Event),
 		Detail:     msg.Detail,
@@ -339,14 +366,12 @@ func apply(known map[libvirt.UUID]domainState, msg libvirt.DomainEventLifecycleM
 	known[msg.Dom.UUID] = d
 }
 
-// list reads every domain's state, as far as lifecycle events tell it.
+// list reads every domain's state, as far as lifecycle events tell it,
+// taking the domains in passing states as known holds them (see taken).
 // It uses the listing calls and DomainGetState, which libvirtd answers
-// from memory on its high-priority workers: neither a hung guest nor
-// libvirtd's normal workers all waiting on hung guests can stall it.
-//
-// A domain that is starting up or migrating in is paused until libvirt
-// sends its Started (and Resumed) event: until then it is listed as known
-// holds it, or as not started yet, so that no change is made up for it.
+// from memory on its high-priority workers: neither a hung guest's
+// monitor nor libvirtd's normal workers all waiting on hung guests stall
+// it.
 func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainState) (map[libvirt.UUID]domainState, error) {
 	listing := func(flags libvirt.ConnectListAllDomainsFlags) ([]libvirt.Domain, error) {
 		return libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
@@ -400,9 +425,7 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 			if err != nil {
 				return nil, err
 			}
-			if starting(state, reason) {
-				c = beforeStart(c, k, ok)
-			}
+			c = taken(c, state, reason, k, ok)
 		}
 		current[d.UUID] = c
 	}
@@ -412,16 +435,39 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 		return nil, err
 	}
 	for _, d := range other {
-		state, _, err := stateOf(d)
+		state, reason, err := stateOf(d)
 		if err != nil {
 			return nil, err
 		}
 		if c, ok := current[d.UUID]; ok {
-			c.state = coarse(state)
-			current[d.UUID] = c
+			k, had := known[d.UUID]
+			current[d.UUID] = taken(c, state, reason, k, had)
 		}
 	}
 	return current, nil
+}
+
+// taken is how a domain listed as c, whose state and reason GetState gave,
+// is taken, given what the events said of it (k, if had):
+//   - starting up or migrating in, it is paused until libvirt sends its
+//     Started (and Resumed) event: it stays as the events left it, or not
+//     started yet if they left another run (or nothing). This lasts as
+//     long as the start or the migration does;
+//   - shutting down (or in a state lifecycle events do not tell apart),
+//     it keeps the state the events gave the same run: a paused guest
+//     being destroyed did not resume.
+func taken(c domainState, state libvirt.DomainState, reason int32, k domainState, had bool) domainState {
+	if starting(state, reason) {
+		if had && (!k.active() || k.id == c.id) {
+			return k
+		}
+		return domainState{name: c.name, id: -1, state: libvirt.DomainShutoff, persistent: c.persistent}
+	}
+	c.state = coarse(state)
+	if c.state == libvirt.DomainRunning && state != libvirt.DomainRunning && had && k.active() && k.id == c.id {
+		c.state = k.state
+	}
+	return c
 }
 
 // starting tells a domain paused only until libvirt sends its Started
@@ -429,15 +475,6 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 func starting(state libvirt.DomainState, reason int32) bool {
 	return state == libvirt.DomainPaused &&
 		(reason == int32(libvirt.DomainPausedStartingUp) || reason == int32(libvirt.DomainPausedMigration))
-}
-
-// beforeStart is how a domain listed as c, but starting, is taken: as
-// known holds it (k, if had), or as not started yet.
-func beforeStart(c, k domainState, had bool) domainState {
-	if had {
-		return k
-	}
-	return domainState{name: c.name, id: -1, state: libvirt.DomainShutoff, persistent: c.persistent}
 }
 
 // reconcile records, as reconciled events, the changes between the

@@ -1,8 +1,10 @@
 package events
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +197,99 @@ func TestCheckRecordsSilentChangesOnce(t *testing.T) {
 	want := map[libvirt.UUID]domainState{x.UUID: off, yID: {name: "y", id: -1, state: libvirt.DomainShutoff, persistent: true}}
 	if fmt.Sprint(known) != fmt.Sprint(want) {
 		t.Errorf("known at the end: %v, want %v", known, want)
+	}
+}
+
+// followScript runs follow over a scripted sequence of listings. Each
+// step's events reach the subscription just as its listing is made, that
+// is after it: they are on their way while that check runs.
+func followScript(t *testing.T, known map[libvirt.UUID]domainState, steps []scriptStep) []string {
+	t.Helper()
+	store, err := NewStore(time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	s.checkEvery = time.Millisecond
+	ch := make(chan libvirt.DomainEventLifecycleMsg, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	s.listing = func(context.Context, map[libvirt.UUID]domainState) (map[libvirt.UUID]domainState, error) {
+		if n == len(steps) {
+			cancel()
+			return nil, ctx.Err()
+		}
+		step := steps[n]
+		n++
+		for _, msg := range step.after {
+			ch <- msg
+		}
+		listing := make(map[libvirt.UUID]domainState, len(step.listing))
+		maps.Copy(listing, step.listing)
+		return listing, nil
+	}
+	s.follow(ctx, ch, known)
+	var got []string
+	for _, e := range store.Query(Query{Types: AllTypes}) {
+		got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
+	}
+	return got
+}
+
+type scriptStep struct {
+	listing map[libvirt.UUID]domainState
+	after   []libvirt.DomainEventLifecycleMsg
+}
+
+// An event of a domain between two listings that agree with each other
+// means the second one shows a change still on its way, not a missed one.
+func TestFollowWaitsForEventsBetweenListings(t *testing.T) {
+	x := libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: 5}
+	running := domainState{name: "x", id: 5, state: libvirt.DomainRunning, persistent: true}
+	off := map[libvirt.UUID]domainState{x.UUID: {name: "x", id: -1, state: libvirt.DomainShutoff, persistent: true}}
+	// Paused, then destroyed: each listing comes before the event.
+	got := followScript(t, map[libvirt.UUID]domainState{x.UUID: running}, []scriptStep{
+		{off, []libvirt.DomainEventLifecycleMsg{{Dom: x, Event: int32(Suspended)}}},
+		{off, []libvirt.DomainEventLifecycleMsg{{Dom: x, Event: int32(Stopped)}}},
+		{off, nil},
+		{off, nil},
+	})
+	if want := []string{"x Suspended reconciled=false", "x Stopped reconciled=false"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("recorded %q, want %q", got, want)
+	}
+}
+
+// A guest that died silently and was started again is reported stopped,
+// whether its Started event comes before the check that would find the
+// death or after it.
+func TestFollowSilentDeathThenRestart(t *testing.T) {
+	x := libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: 6}
+	known := func() map[libvirt.UUID]domainState {
+		return map[libvirt.UUID]domainState{x.UUID: {name: "x", id: 5, state: libvirt.DomainRunning, persistent: true}}
+	}
+	off := map[libvirt.UUID]domainState{x.UUID: {name: "x", id: -1, state: libvirt.DomainShutoff, persistent: true}}
+	rerun := map[libvirt.UUID]domainState{x.UUID: {name: "x", id: 6, state: libvirt.DomainRunning, persistent: true}}
+	started := []libvirt.DomainEventLifecycleMsg{{Dom: x, Event: int32(Started)}}
+	want := []string{"x Stopped reconciled=true", "x Started reconciled=false"}
+	if got := followScript(t, known(), []scriptStep{{off, started}, {rerun, nil}, {rerun, nil}}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("restarted before the second check: recorded %q, want %q", got, want)
+	}
+	if got := followScript(t, known(), []scriptStep{{off, nil}, {off, started}, {rerun, nil}, {rerun, nil}}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("restarted after the second check: recorded %q, want %q", got, want)
+	}
+}
+
+// A transient domain known only as not running that is gone leaves known.
+func TestCheckDropsGoneDomainsThatChangeNothing(t *testing.T) {
+	store, err := NewStore(time.Hour, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	known := map[libvirt.UUID]domainState{{1}: {name: "t", id: -1, state: libvirt.DomainShutoff}}
+	s.check(known, map[libvirt.UUID]domainState{}, nil)
+	if len(known) != 0 || len(store.Query(Query{Types: AllTypes})) != 0 {
+		t.Errorf("known %v, events %v", known, store.Query(Query{Types: AllTypes}))
 	}
 }
