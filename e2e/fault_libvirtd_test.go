@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -161,17 +160,17 @@ func TestLibvirtUnreachable(t *testing.T) {
 // through a proxy: goroutines and open files come back to where they were.
 func TestReconnectsLeakNothing(t *testing.T) {
 	testbed.Guests(t, faultPrefix, 1)
-	proxy := newDropProxy(t, libvirtconn.ReadOnlySocket)
-	p := Start(t, "--libvirt.uri=qemu:///system?socket="+proxy.path, "--libvirt.timeout="+faultTimeout.String())
+	proxy := testbed.NewProxy(t, libvirtconn.ReadOnlySocket)
+	p := Start(t, "--libvirt.uri=qemu:///system?socket="+proxy.Path, "--libvirt.timeout="+faultTimeout.String())
 	waitUp(t, p, "1")
 	// One reconnect first, so that what is made once per connection (the
 	// hypervisor version read) counts in the baseline.
-	proxy.drop()
+	proxy.Drop()
 	waitReconnected(t, p, proxy, 1)
 	goroutines, fds := settle(t, p)
 
 	for i := 2; i <= 51; i++ {
-		proxy.drop()
+		proxy.Drop()
 		waitReconnected(t, p, proxy, i)
 		scrape(t, p)
 	}
@@ -203,10 +202,10 @@ func settle(t *testing.T, p *Process) (goroutines, fds int) {
 	return goroutines, fds
 }
 
-func waitReconnected(t *testing.T, p *Process, proxy *dropProxy, n int) {
+func waitReconnected(t *testing.T, p *Process, proxy *testbed.Proxy, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for proxy.accepted() <= n {
+	for proxy.Accepted() <= n {
 		if time.Now().After(deadline) {
 			t.Fatalf("vadvisor did not reconnect after drop %d within 30s:\n%s", n, p.Log())
 		}
@@ -312,58 +311,4 @@ func startAsNobody(t *testing.T, dir string, args ...string) *Process {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		return cmd
 	})
-}
-
-// dropProxy relays a unix socket to libvirtd's and can drop every
-// connection through it, as a libvirtd restart would, without touching
-// libvirtd.
-type dropProxy struct {
-	path string
-	mu   sync.Mutex
-	open []net.Conn
-	n    int
-}
-
-func newDropProxy(t *testing.T, target string) *dropProxy {
-	p := &dropProxy{path: filepath.Join(t.TempDir(), "proxy.sock")}
-	l, err := net.Listen("unix", p.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); p.drop() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("unix", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.open = append(p.open, c, up)
-			p.n++
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *dropProxy) drop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.open {
-		c.Close()
-	}
-	p.open = nil
-}
-
-func (p *dropProxy) accepted() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
 }

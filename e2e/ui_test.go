@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -530,8 +528,8 @@ func cpuOver(t *testing.T, proc *Process, d time.Duration) float64 {
 func TestUILibvirtDown(t *testing.T) {
 	guests := testbed.Guests(t, "vadv-u", 1)
 	id := testbed.Virsh(t, "domuuid", guests[0])
-	sock := newSocketProxy(t, "/var/run/libvirt/libvirt-sock-ro")
-	proc := Start(t, "--libvirt.uri=qemu+unix:///system?socket="+sock.path)
+	sock := testbed.NewProxy(t, "/var/run/libvirt/libvirt-sock-ro")
+	proc := Start(t, "--libvirt.uri=qemu+unix:///system?socket="+sock.Path)
 	p := newPage(t)
 	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
 	p.waitFor(t, "the guest listed", rowOf(id)+`?.cells[4].textContent.match(/^[0-9.]+$/)`, 10*time.Second)
@@ -539,66 +537,10 @@ func TestUILibvirtDown(t *testing.T) {
 	if eval[bool](t, p, banner) {
 		t.Fatalf("banner shown while libvirt is up: %s", eval[string](t, p, `document.querySelector("#banner").textContent`))
 	}
-	sock.down()
+	sock.Down()
 	p.waitFor(t, "the banner", banner+` && document.querySelector("#banner").textContent.includes("libvirt is unreachable") && `+
 		rowOf(id)+`?.cells[1].textContent === "Running"`, 5*time.Second)
 	p.screenshot(t, "ui-libvirt-down.png")
-	sock.up()
+	sock.Up()
 	p.waitFor(t, "the banner gone", `document.querySelector("#banner").hidden`, 15*time.Second)
-}
-
-// socketProxy forwards a unix socket to another and can cut it.
-type socketProxy struct {
-	path, target string
-	mu           sync.Mutex
-	l            net.Listener
-	conns        []net.Conn
-}
-
-func newSocketProxy(t *testing.T, target string) *socketProxy {
-	s := &socketProxy{path: filepath.Join(t.TempDir(), "libvirt.sock"), target: target}
-	s.up()
-	t.Cleanup(s.down)
-	return s
-}
-
-func (s *socketProxy) up() {
-	l, err := net.Listen("unix", s.path)
-	if err != nil {
-		panic(err)
-	}
-	s.mu.Lock()
-	s.l = l
-	s.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("unix", s.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c, b)
-			s.mu.Unlock()
-			go func() { io.Copy(b, c); b.Close() }()
-			go func() { io.Copy(c, b); c.Close() }()
-		}
-	}()
-}
-
-func (s *socketProxy) down() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.l != nil {
-		s.l.Close()
-		s.l = nil
-	}
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.conns = nil
 }

@@ -2,12 +2,8 @@ package history
 
 import (
 	"context"
-	"io"
-	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,68 +132,6 @@ func TestGuestsHistory(t *testing.T) {
 	}
 }
 
-// proxy forwards a unix socket to libvirtd's, and can be cut and restored
-// to make libvirt unreachable for one client.
-type proxy struct {
-	t      *testing.T
-	path   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-	served sync.WaitGroup
-}
-
-func startProxy(t *testing.T) *proxy {
-	p := &proxy{t: t, path: filepath.Join(t.TempDir(), "libvirt.sock")}
-	p.up()
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) up() {
-	ln, err := net.Listen("unix", p.path)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.served.Add(1)
-	go func() {
-		defer p.served.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("unix", "/var/run/libvirt/libvirt-sock")
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) down() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.served.Wait()
-}
-
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -212,13 +146,13 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 1)
 	id := guestUUID(t, names[0])
-	p := startProxy(t)
-	conn := testbed.Conn(t, "qemu+unix:///system?socket="+p.path)
+	p := testbed.NewProxy(t, "/var/run/libvirt/libvirt-sock")
+	conn := testbed.Conn(t, "qemu+unix:///system?socket="+p.Path)
 	h := runHistory(t, conn, 100*time.Millisecond, time.Minute)
 	count := func() int { s, _ := h.Samples(id, nil); return len(s) }
 	waitFor(t, "3 samples", 5*time.Second, func() bool { return count() >= 3 })
 
-	p.down()
+	p.Down()
 	waitFor(t, "the connection to drop", 5*time.Second, func() bool { return !conn.Connected() })
 	before := count()
 	// A tick waits a moment for a redial before it counts as failed.
@@ -235,7 +169,7 @@ func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
 	}
 	outageEnd := time.Now()
 
-	p.up()
+	p.Up()
 	waitFor(t, "sampling to resume", 15*time.Second, func() bool {
 		s, _ := h.Samples(id, nil)
 		return len(s) > before && s[len(s)-1].Time().After(outageEnd)
