@@ -12,6 +12,26 @@ import (
 	"github.com/digitalocean/go-libvirt"
 )
 
+// offlineSubscriber records into a store of its own, with no libvirt.
+func offlineSubscriber(t *testing.T) (*Subscriber, *Store) {
+	t.Helper()
+	store, err := NewStore(time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSubscriber(nil, store, slog.New(slog.DiscardHandler)), store
+}
+
+// recorded lists the stored events from the from-th on, as
+// "domain type reconciled=bool".
+func recorded(store *Store, from int) []string {
+	var got []string
+	for _, e := range store.Query(Query{Types: AllTypes})[from:] {
+		got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
+	}
+	return got
+}
+
 func TestChangesInAGap(t *testing.T) {
 	running := domainState{name: "vm", id: 3, state: libvirt.DomainRunning, persistent: true}
 	paused := running
@@ -87,11 +107,7 @@ func TestApplyFollowsEvents(t *testing.T) {
 // and queued as a live event: it is recorded once, live, after the
 // reconciled changes it follows.
 func TestResubscribeRecordsQueuedChangesOnce(t *testing.T) {
-	store, err := NewStore(time.Hour, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	s, store := offlineSubscriber(t)
 	x := libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: 4}
 	y := libvirt.Domain{Name: "y", UUID: libvirt.UUID{2}, ID: 5}
 	before := map[libvirt.UUID]domainState{
@@ -112,10 +128,7 @@ func TestResubscribeRecordsQueuedChangesOnce(t *testing.T) {
 	for _, msg := range queued {
 		s.record(msg, listing)
 	}
-	var got []string
-	for _, e := range store.Query(Query{Types: AllTypes}) {
-		got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
-	}
+	got := recorded(store, 0)
 	want := []string{
 		"x Stopped reconciled=true",
 		"y Defined reconciled=true",
@@ -135,11 +148,7 @@ func TestResubscribeRecordsQueuedChangesOnce(t *testing.T) {
 // in a row missed its events: its changes are recorded once, reconciled.
 // One that differs in a single listing had an event on its way.
 func TestCheckRecordsSilentChangesOnce(t *testing.T) {
-	store, err := NewStore(time.Hour, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	s, store := offlineSubscriber(t)
 	x := libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: 3}
 	running := domainState{name: "x", id: 3, state: libvirt.DomainRunning, persistent: true}
 	off := domainState{name: "x", id: -1, state: libvirt.DomainShutoff, persistent: true}
@@ -185,11 +194,8 @@ func TestCheckRecordsSilentChangesOnce(t *testing.T) {
 		if step.event != nil {
 			s.record(*step.event, known)
 		}
-		var got []string
-		for _, e := range store.Query(Query{Types: AllTypes})[seen:] {
-			got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
-			seen++
-		}
+		got := recorded(store, seen)
+		seen += len(got)
 		if fmt.Sprint(got) != fmt.Sprint(step.want) {
 			t.Errorf("%s: recorded %q, want %q", step.what, got, step.want)
 		}
@@ -205,11 +211,7 @@ func TestCheckRecordsSilentChangesOnce(t *testing.T) {
 // is after it: they are on their way while that check runs.
 func followScript(t *testing.T, known map[libvirt.UUID]domainState, steps []scriptStep) []string {
 	t.Helper()
-	store, err := NewStore(time.Hour, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	s, store := offlineSubscriber(t)
 	s.checkEvery = time.Millisecond
 	ch := make(chan libvirt.DomainEventLifecycleMsg, 10)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -230,11 +232,7 @@ func followScript(t *testing.T, known map[libvirt.UUID]domainState, steps []scri
 		return listing, nil
 	}
 	s.follow(ctx, ch, known)
-	var got []string
-	for _, e := range store.Query(Query{Types: AllTypes}) {
-		got = append(got, fmt.Sprintf("%s %s reconciled=%v", e.DomainName, e.Type, e.Reconciled()))
-	}
-	return got
+	return recorded(store, 0)
 }
 
 type scriptStep struct {
@@ -282,11 +280,7 @@ func TestFollowSilentDeathThenRestart(t *testing.T) {
 
 // A transient domain known only as not running that is gone leaves known.
 func TestCheckDropsGoneDomainsThatChangeNothing(t *testing.T) {
-	store, err := NewStore(time.Hour, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSubscriber(nil, store, slog.New(slog.DiscardHandler))
+	s, store := offlineSubscriber(t)
 	known := map[libvirt.UUID]domainState{{1}: {name: "t", id: -1, state: libvirt.DomainShutoff}}
 	s.check(known, map[libvirt.UUID]domainState{}, nil)
 	if len(known) != 0 || len(store.Query(Query{Types: AllTypes})) != 0 {
