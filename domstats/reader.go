@@ -107,11 +107,9 @@ func (r *Reader) read(ctx context.Context) (*Reading, error) {
 	errs := make([]error, len(chunks))
 	var wg sync.WaitGroup
 	for i, chunk := range chunks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			parts[i], errs[i] = r.readChunk(ctx, chunk)
-		}()
+		})
 	}
 	wg.Wait()
 	var doms []Domain
@@ -226,9 +224,7 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 			d.Incomplete = true
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			recs, err := r.stats(ctx, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
 			if err == nil && len(recs) == 1 {
 				if full := Decode(recs[0]); !full.partial() {
@@ -242,7 +238,7 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 				r.stuck[d.UUID] = true
 				r.mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -252,9 +248,7 @@ func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 	doms := make([]Domain, len(list))
 	var wg sync.WaitGroup
 	for i, dom := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
 			if err != nil || len(recs) != 1 {
 				doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
@@ -267,7 +261,7 @@ func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 				r.stuck[dom.UUID] = true
 				r.mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return doms
