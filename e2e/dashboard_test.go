@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -50,10 +49,7 @@ type grafanaPanel struct {
 
 func loadDashboard(t testing.TB) (grafanaDashboard, []grafanaPanel) {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join(testbed.Root(), "monitoring", "vadvisor-dashboard.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	text := readFile(t, filepath.Join(testbed.Root(), "monitoring", "vadvisor-dashboard.json"))
 	var d grafanaDashboard
 	if err := json.Unmarshal(text, &d); err != nil {
 		t.Fatalf("monitoring/vadvisor-dashboard.json: %v", err)
@@ -87,10 +83,7 @@ func knownMetrics(t testing.TB, exposition string) map[string]bool {
 	}
 	files, _ := filepath.Glob(filepath.Join(testbed.Root(), "collector", "*.go"))
 	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := readFile(t, f)
 		for _, m := range regexp.MustCompile(`"((?:libvirt|vadvisor)_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
 			known[m[1]] = true
 		}
@@ -294,14 +287,8 @@ func TestDashboardAlertRulesPromtool(t *testing.T) {
 		}
 	}
 
-	rules, err := os.ReadFile(filepath.Join(dir, "vadvisor-rules.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests, err := os.ReadFile(filepath.Join(dir, "vadvisor-rules.test.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := readFile(t, filepath.Join(dir, "vadvisor-rules.yml"))
+	tests := readFile(t, filepath.Join(dir, "vadvisor-rules.test.yml"))
 	// A case fires when an "alertname:" line is followed by exp_alerts
 	// with at least one "exp_labels" before the next case.
 	firing := map[string]bool{}

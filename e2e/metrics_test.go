@@ -27,10 +27,7 @@ func compareGolden(t *testing.T, file string, lines []string) {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := readFile(t, path)
 	if got != string(want) {
 		t.Errorf("scrape differs from %s (run with -update to accept):\n%s", path, lineDiff(string(want), got))
 	}

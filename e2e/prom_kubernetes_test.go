@@ -113,10 +113,7 @@ func TestPromKubernetesDaemonSet(t *testing.T) {
 	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 8181 {
 		t.Errorf("container ports %v, want 8181", c.Ports)
 	}
-	scrape, err := os.ReadFile(filepath.Join(testbed.Root(), "examples", "prometheus", "prometheus-kubernetes.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	scrape := readFile(t, filepath.Join(testbed.Root(), "examples", "prometheus", "prometheus-kubernetes.yml"))
 	for label, value := range pod.Metadata.Labels {
 		meta := "__meta_kubernetes_pod_label_" + regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(label, "_")
 		if strings.Contains(string(scrape), meta) && !strings.Contains(string(scrape), "regex: "+value) {
@@ -143,10 +140,7 @@ func TestPromKubernetesDaemonSet(t *testing.T) {
 	if !mounted {
 		t.Error("the host's /var/run/libvirt directory is not mounted at /var/run/libvirt")
 	}
-	dockerfile, err := os.ReadFile(filepath.Join(testbed.Root(), "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dockerfile := readFile(t, filepath.Join(testbed.Root(), "Dockerfile"))
 	if user := regexp.MustCompile(`(?m)^USER (\d+):`).FindSubmatch(dockerfile); user == nil || string(user[1]) != strconv.Itoa(c.SecurityContext.RunAsUser) || !c.SecurityContext.RunAsNonRoot {
 		t.Errorf("runAsUser %d (runAsNonRoot %v) is not the Dockerfile's non-root USER", c.SecurityContext.RunAsUser, c.SecurityContext.RunAsNonRoot)
 	}

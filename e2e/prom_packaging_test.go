@@ -25,18 +25,12 @@ import (
 func promuBuild(t *testing.T, dir string) (binary, version string) {
 	t.Helper()
 	root := testbed.Root()
-	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := readFile(t, filepath.Join(root, "VERSION"))
 	version = strings.TrimSpace(string(v))
 	if !regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$`).MatchString(version) {
 		t.Fatalf("VERSION %q is not a semantic version", version)
 	}
-	promu, err := os.ReadFile(filepath.Join(root, ".promu.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	promu := readFile(t, filepath.Join(root, ".promu.yml"))
 	block := regexp.MustCompile(`(?m)^  ldflags: \|\n((?:    .*\n)+)`).FindSubmatch(promu)
 	flags := regexp.MustCompile(`(?m)^  flags: (.*)$`).FindSubmatch(promu)
 	if block == nil || flags == nil {
@@ -102,10 +96,7 @@ func TestPromPackagedBinary(t *testing.T) {
 		}
 	}
 
-	dockerfile, err := os.ReadFile(filepath.Join(testbed.Root(), "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dockerfile := readFile(t, filepath.Join(testbed.Root(), "Dockerfile"))
 	user := regexp.MustCompile(`(?m)^USER (\d+):(\d+)$`).FindSubmatch(dockerfile)
 	if user == nil || !regexp.MustCompile(`(?m)^EXPOSE 8181$`).Match(dockerfile) {
 		t.Fatal("the Dockerfile must run as a numeric non-root USER uid:gid and EXPOSE 8181")
@@ -141,14 +132,8 @@ func TestPromSystemdUnits(t *testing.T) {
 	testbed.Guests(t, secGuests, 1)
 	dir := t.TempDir()
 	units := filepath.Join(testbed.Root(), "examples", "systemd")
-	service, err := os.ReadFile(filepath.Join(units, "vadvisor.service"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	socket, err := os.ReadFile(filepath.Join(units, "vadvisor.socket"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	service := readFile(t, filepath.Join(units, "vadvisor.service"))
+	socket := readFile(t, filepath.Join(units, "vadvisor.socket"))
 	exec1 := regexp.MustCompile(`(?m)^ExecStart=(\S+) (.*)$`).FindSubmatch(service)
 	if exec1 == nil || !strings.Contains(string(exec1[2]), "--web.systemd-socket") {
 		t.Fatalf("vadvisor.service: ExecStart does not use --web.systemd-socket")

@@ -314,10 +314,7 @@ func TestPrometheusExampleConfigsPassPromtool(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "rules"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rules, err := os.ReadFile(filepath.Join(testbed.Root(), "monitoring", "vadvisor-rules.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := readFile(t, filepath.Join(testbed.Root(), "monitoring", "vadvisor-rules.yml"))
 	if err := os.WriteFile(filepath.Join(dir, "rules", "vadvisor-rules.yml"), rules, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -330,10 +327,7 @@ func TestPrometheusExampleConfigsPassPromtool(t *testing.T) {
 		if _, skip := noPromtoolCheck[name]; skip {
 			continue
 		}
-		text, err := os.ReadFile(config)
-		if err != nil {
-			t.Fatal(err)
-		}
+		text := readFile(t, config)
 		if err := os.WriteFile(filepath.Join(dir, name), text, 0o644); err != nil {
 			t.Fatal(err)
 		}

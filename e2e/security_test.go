@@ -459,10 +459,7 @@ const examplePassword = "example-password"
 // examples and the tests cannot drift apart.
 func example(t testing.TB, name string, oldNew ...string) string {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join(testbed.Root(), "examples", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	text := readFile(t, filepath.Join(testbed.Root(), "examples", name))
 	s := string(text)
 	for i := 0; i+1 < len(oldNew); i += 2 {
 		if !strings.Contains(s, oldNew[i]) {
@@ -540,10 +537,7 @@ func TestSecurityOpenSSLWalkthrough(t *testing.T) {
 		bcryptUser(t, secUser, secPassword) + "\n"
 	vadv := Start(t, "--web.config.file="+writeWebConfig(t, dir, config))
 
-	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := readFile(t, filepath.Join(dir, "ca.crt"))
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
 		t.Fatal("ca.crt holds no certificate")

@@ -508,10 +508,7 @@ func scriptTime(t *testing.T, p *page) (float64, int) {
 // cpuOver is the CPU the process used over d, in CPUs.
 func cpuOver(t *testing.T, proc *Process, d time.Duration) float64 {
 	ticks := func() float64 {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(proc.cmd.Process.Pid) + "/stat")
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := readFile(t, "/proc/"+strconv.Itoa(proc.cmd.Process.Pid)+"/stat")
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 		u, _ := strconv.ParseFloat(f[11], 64)
 		s, _ := strconv.ParseFloat(f[12], 64)

@@ -184,3 +184,13 @@ func metricLines(body string, prefixes ...string) []string {
 	}
 	return out
 }
+
+// readFile reads a file the test needs, or fails the test.
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
