@@ -555,8 +555,8 @@ func metricValue(t testing.TB, c prometheus.Collector, name string) float64 {
 // reconciled Stopped event, and live events flow again afterwards.
 func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 	testbed.Exclusive(t)
-	guests := testbed.Guests(t, "vadv-ev", 3)
-	victim, frozen, other := guests[0], guests[1], guests[2]
+	guests := testbed.Guests(t, "vadv-ev", 4)
+	victim, frozen, restarted, other := guests[0], guests[1], guests[2], guests[3]
 	victimUUID := testbed.Virsh(t, "domuuid", victim)
 	qemuPid := func(name string) string {
 		pid, err := os.ReadFile("/run/libvirt/qemu/" + name + ".pid")
@@ -565,23 +565,23 @@ func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 		}
 		return strings.TrimSpace(string(pid))
 	}
-	frozenPid := qemuPid(frozen)
+	frozenPid, restartedPid := qemuPid(frozen), qemuPid(restarted)
 	t.Cleanup(func() {
-		exec.Command("kill", "-9", frozenPid).Run()
-		testbed.Guests(t, "vadv-ev", 3) // restarts the killed guests
+		exec.Command("kill", "-9", frozenPid, restartedPid).Run()
+		testbed.Guests(t, "vadv-ev", 4) // restarts the killed guests
 	})
 	store, sub := liveEvents(t)
 	srv, _ := eventsServer(t, store, EventsOptions{})
 	live := openStream(t, streamClient, srv, "")
 
-	// While libvirtd is down, one guest is killed and one frozen. The
-	// restarted libvirtd then hangs on the frozen one's monitor and lists
-	// it as running, so it is still running when vAdvisor resubscribes.
+	// While libvirtd is down, one guest is killed and two frozen. The
+	// restarted libvirtd then hangs on the frozen ones' monitors and lists
+	// them as running, so they are still running when vAdvisor resubscribes.
 	restartLibvirtd(t, func() {
 		if err := exec.Command("kill", "-9", qemuPid(victim)).Run(); err != nil {
 			t.Fatal(err)
 		}
-		if err := exec.Command("kill", "-STOP", frozenPid).Run(); err != nil {
+		if err := exec.Command("kill", "-STOP", frozenPid, restartedPid).Run(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -607,15 +607,33 @@ func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 		t.Errorf("the stream got %+v for the guest that died after the resubscription, want a reconciled Stopped event", got)
 	}
 
-	for _, name := range []string{victim, frozen} {
+	// The other frozen one dies too, and is started again as soon as
+	// libvirtd says it is shut off, before the check can find the death:
+	// its Started comes after the Stopped it missed.
+	if err := exec.Command("kill", "-9", restartedPid).Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, restarted+" shut off", func() bool {
+		return strings.Contains(testbed.Virsh(t, "domstate", restarted), "shut off")
+	})
+	testbed.Virsh(t, "start", restarted)
+	if got := names(live.events(t, restarted, 3, 20*time.Second)); got != "Stopped/Reconciled Resumed/Unpaused Started/Booted" {
+		t.Errorf("the stream got %s for the guest that died and was started again, want Stopped/Reconciled Resumed/Unpaused Started/Booted", got)
+	}
+
+	for name, want := range map[string]string{
+		victim:    "Stopped/Reconciled",
+		frozen:    "Stopped/Reconciled",
+		restarted: "Stopped/Reconciled Started/Booted",
+	} {
 		var hist []evLine
-		for _, e := range getHistory(t, srv, "stopped_events=true&max_events=100") {
+		for _, e := range getHistory(t, srv, "stopped_events=true&started_events=true&max_events=100") {
 			if e.DomainName == name {
 				hist = append(hist, e)
 			}
 		}
-		if len(hist) != 1 || hist[0].String() != "Stopped/Reconciled" {
-			t.Errorf("history of %s has %+v, want one reconciled Stopped event", name, hist)
+		if got := names(hist); got != want {
+			t.Errorf("history of %s has %s, want %s", name, got, want)
 		}
 	}
 	if out, err := virsh(t, "suspend", other); err != nil {

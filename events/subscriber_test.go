@@ -276,6 +276,12 @@ func TestFollowSilentDeathThenRestart(t *testing.T) {
 	if got := followScript(t, known(), []scriptStep{{off, nil}, {off, started}, {rerun, nil}, {rerun, nil}}); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("restarted after the second check: recorded %q, want %q", got, want)
 	}
+	// virsh start sends Resumed before Started, both of the new run.
+	resumedStarted := []libvirt.DomainEventLifecycleMsg{{Dom: x, Event: int32(Resumed)}, {Dom: x, Event: int32(Started)}}
+	want = []string{"x Stopped reconciled=true", "x Resumed reconciled=false", "x Started reconciled=false"}
+	if got := followScript(t, known(), []scriptStep{{off, resumedStarted}, {rerun, nil}, {rerun, nil}}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("restarted by virsh start: recorded %q, want %q", got, want)
+	}
 }
 
 // A transient domain known only as not running that is gone leaves known.
