@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -111,9 +112,14 @@ func (c *Conn) Run(ctx context.Context) {
 		close(c.ready)
 		c.mu.Unlock()
 		c.logger.Info("connected to libvirt", "uri", c.URI())
+		// A redial asked for while connecting is answered.
+		select {
+		case <-c.kick:
+		default:
+		}
 
 		select {
-		case <-client.Disconnected():
+		case <-dialer.lost:
 			c.logger.Warn("lost the connection to libvirt", "uri", c.URI())
 		case <-ctx.Done():
 		}
@@ -130,23 +136,27 @@ func (c *Conn) Run(ctx context.Context) {
 }
 
 // dial connects, bounded by the call timeout: a socket that accepts but
-// never answers must not stall the loop.
+// never answers must not stall the loop. A dial that completes after that
+// is closed by the dialer itself.
 func (c *Conn) dial() (*libvirt.Libvirt, *closableDialer, error) {
 	inner, err := newDialer(c.uri, c.transport)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &closableDialer{Dialer: inner}
+	d := newClosableDialer(inner)
 	client := libvirt.NewWithDialer(d)
 	done := make(chan error, 1)
 	go func() { done <- client.ConnectToURI(libvirt.RemoteURI(c.uri)) }()
+	timer := time.NewTimer(c.timeout)
+	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
+			d.close()
 			return nil, nil, err
 		}
 		return client, d, nil
-	case <-time.After(c.timeout):
+	case <-timer.C:
 		d.close()
 		return nil, nil, fmt.Errorf("connecting took longer than %s", c.timeout)
 	}
@@ -207,19 +217,28 @@ func Do[T any](ctx context.Context, c *Conn, call func(*libvirt.Libvirt) (T, err
 
 // DoWithin is Do with another bound than the call timeout, for the few
 // calls known to be slow (the hypervisor version takes libvirtd seconds).
+//
+// The wait for a request slot is bounded by ctx and, on its own, by the
+// call timeout; the call's own timeout starts once it has a slot, so a
+// call queued behind others is not charged for their time.
 func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call func(*libvirt.Libvirt) (T, error)) (T, error) {
 	var zero T
 	client, err := c.Client()
 	if err != nil {
 		return zero, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	wait := time.NewTimer(c.timeout)
 	select {
 	case c.slots <- struct{}{}:
-	case <-ctx.Done():
+		wait.Stop()
+	case <-wait.C:
 		return zero, fmt.Errorf("%w: waiting for a free request slot", ErrTimeout)
+	case <-ctx.Done():
+		wait.Stop()
+		return zero, fmt.Errorf("%w: waiting for a free request slot: %v", ErrTimeout, ctx.Err())
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	type result struct {
 		v   T
 		err error
@@ -237,6 +256,26 @@ func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call f
 		c.abandon(client, func() { <-done })
 		return zero, ErrTimeout
 	}
+}
+
+// Workers is how many calls a fan-out over domains or pools makes at once:
+// one request slot fewer than the connection has, so that one stays free
+// for the history, the events and the other scrapes.
+const Workers = MaxInFlight - 1
+
+// Each runs fn(i) for every i in [0, n) on at most Workers goroutines, and
+// returns when all have run. fn makes its own bounded calls.
+func Each(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, Workers) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (c *Conn) abandon(client *libvirt.Libvirt, wait func()) {

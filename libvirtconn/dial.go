@@ -1,6 +1,7 @@
 package libvirtconn
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -112,12 +113,28 @@ func newDialer(u *url.URL, transport string) (socket.Dialer, error) {
 
 // closableDialer remembers the last connection it dialled so that it can be
 // closed from outside: go-libvirt's Disconnect first sends an RPC, which is
-// exactly what cannot get through on a wedged connection.
+// exactly what cannot get through on a wedged connection. Once closed, it
+// stays closed: a dial still under way then closes its own connection, so
+// a dial that completes after its timeout leaks no socket.
+//
+// It also tells when the connection is lost (lost), from the socket's own
+// reads: go-libvirt's Disconnected channel never closes if the socket
+// drops just as ConnectToURI completes (go-libvirt issue 167).
 type closableDialer struct {
 	socket.Dialer
-	mu   sync.Mutex
-	conn net.Conn
+	lost chan struct{} // closed on the first failed read
+
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
 }
+
+func newClosableDialer(inner socket.Dialer) *closableDialer {
+	return &closableDialer{Dialer: inner, lost: make(chan struct{})}
+}
+
+// errDialerClosed is what a dial gets that completes after close.
+var errDialerClosed = errors.New("connection given up before the dial completed")
 
 func (d *closableDialer) Dial() (net.Conn, error) {
 	c, err := d.Dialer.Dial()
@@ -125,15 +142,36 @@ func (d *closableDialer) Dial() (net.Conn, error) {
 		return nil, err
 	}
 	d.mu.Lock()
-	d.conn = c
-	d.mu.Unlock()
-	return c, nil
+	defer d.mu.Unlock()
+	if d.closed {
+		c.Close()
+		return nil, errDialerClosed
+	}
+	d.conn = &watchedConn{Conn: c, lost: d.lost}
+	return d.conn, nil
 }
 
 func (d *closableDialer) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
 	if d.conn != nil {
 		d.conn.Close()
 	}
+}
+
+// watchedConn closes lost when a read fails: go-libvirt reads the socket
+// all the time, so that is when the connection ends, whoever ends it.
+type watchedConn struct {
+	net.Conn
+	once sync.Once
+	lost chan struct{}
+}
+
+func (c *watchedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.once.Do(func() { close(c.lost) })
+	}
+	return n, err
 }
