@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -23,20 +24,19 @@ type Reading struct {
 // flight instead of each making their own: our own overlapping calls would
 // otherwise hold each other's domain jobs and, with NOWAIT, come back with
 // stats missing.
+//
+// The shared reading belongs to no caller: it runs until it is done, each
+// of its libvirt calls bounded by the connection's call timeout, and each
+// caller waits for it under its own context. A caller that goes away
+// leaves alone; the reading goes on for the others (and for Latest).
 type Reader struct {
 	conn   *libvirtconn.Conn
 	groups libvirt.DomainStatsTypes
+	flight singleflight.Group
 
 	mu     sync.Mutex
-	flight *flight
 	latest *Reading
 	stuck  map[libvirt.UUID]bool // domains whose retry timed out
-}
-
-type flight struct {
-	done chan struct{}
-	r    *Reading
-	err  error
 }
 
 // NewReader reads the given stats groups.
@@ -55,33 +55,27 @@ func (r *Reader) Latest() *Reading {
 }
 
 // Read returns a fresh reading: the one in flight if there is one, else a
-// new one bounded by ctx.
+// new one. It waits at most until ctx ends; the reading does not.
 func (r *Reader) Read(ctx context.Context) (*Reading, error) {
-	r.mu.Lock()
-	f := r.flight
-	leader := f == nil
-	if leader {
-		f = &flight{done: make(chan struct{})}
-		r.flight = f
-	}
-	r.mu.Unlock()
-	if !leader {
-		select {
-		case <-f.done:
-			return f.r, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	ch := r.flight.DoChan("", func() (any, error) {
+		// Detached from every caller: its calls are bounded one by one.
+		rd, err := r.read(context.Background())
+		if err == nil {
+			r.mu.Lock()
+			r.latest = rd
+			r.mu.Unlock()
 		}
+		return rd, err
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*Reading), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	f.r, f.err = r.read(ctx)
-	r.mu.Lock()
-	r.flight = nil
-	if f.err == nil {
-		r.latest = f.r
-	}
-	r.mu.Unlock()
-	close(f.done)
-	return f.r, f.err
 }
 
 func (r *Reader) read(ctx context.Context) (*Reading, error) {
@@ -207,63 +201,56 @@ func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domai
 // retryPartial reads again, waiting for the job this time, the domains that
 // NOWAIT skipped, unless an earlier retry of theirs timed out.
 func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
-	var wg sync.WaitGroup
+	var retry []*Domain
+	r.mu.Lock()
 	for i := range doms {
 		d := &doms[i]
-		partial := d.partial()
-		r.mu.Lock()
-		stuck := r.stuck[d.UUID]
-		if !partial {
+		switch {
+		case !d.partial():
 			delete(r.stuck, d.UUID)
-		}
-		r.mu.Unlock()
-		if !partial {
-			continue
-		}
-		if stuck {
+		case r.stuck[d.UUID]:
 			d.Incomplete = true
-			continue
+		default:
+			retry = append(retry, d)
 		}
-		wg.Go(func() {
-			recs, err := r.stats(ctx, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
-			if err == nil && len(recs) == 1 {
-				if full := Decode(recs[0]); !full.partial() {
-					*d = full
-					return
-				}
-			}
-			d.Incomplete = true
-			if errors.Is(err, libvirtconn.ErrTimeout) {
-				r.mu.Lock()
-				r.stuck[d.UUID] = true
-				r.mu.Unlock()
-			}
-		})
 	}
-	wg.Wait()
+	r.mu.Unlock()
+	libvirtconn.Each(len(retry), func(i int) {
+		d := retry[i]
+		recs, err := r.stats(ctx, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
+		if err == nil && len(recs) == 1 {
+			if full := Decode(recs[0]); !full.partial() {
+				*d = full
+				return
+			}
+		}
+		d.Incomplete = true
+		if errors.Is(err, libvirtconn.ErrTimeout) {
+			r.mu.Lock()
+			r.stuck[d.UUID] = true
+			r.mu.Unlock()
+		}
+	})
 }
 
 // readEach reads every domain of list with its own NOWAIT call.
 func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 	doms := make([]Domain, len(list))
-	var wg sync.WaitGroup
-	for i, dom := range list {
-		wg.Go(func() {
-			recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
-			if err != nil || len(recs) != 1 {
-				doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
-				return
-			}
-			doms[i] = Decode(recs[0])
-			if doms[i].partial() {
-				doms[i].Incomplete = true
-				r.mu.Lock()
-				r.stuck[dom.UUID] = true
-				r.mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	libvirtconn.Each(len(list), func(i int) {
+		dom := list[i]
+		recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
+		if err != nil || len(recs) != 1 {
+			doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
+			return
+		}
+		doms[i] = Decode(recs[0])
+		if doms[i].partial() {
+			doms[i].Incomplete = true
+			r.mu.Lock()
+			r.stuck[dom.UUID] = true
+			r.mu.Unlock()
+		}
+	})
 	return doms
 }
 
