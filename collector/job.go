@@ -40,37 +40,32 @@ func init() {
 }
 
 func updateJob(s *scrape) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	err := activeDomains(s, func(d *domstats.Domain) {
-		dom := libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			type job struct {
-				typ    int32
-				params []libvirt.TypedParam
-			}
-			j, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (job, error) {
-				typ, params, err := l.DomainGetJobStats(dom, 0)
-				return job{typ, params}, err
-			})
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				return
-			}
-			sendJob(s.ch, d.Name, j.typ, j.params)
-		}()
-	})
-	wg.Wait()
-	if err != nil {
+	var active []*domstats.Domain
+	if err := activeDomains(s, func(d *domstats.Domain) { active = append(active, d) }); err != nil {
 		return err
 	}
+	var mu sync.Mutex
+	var firstErr error
+	libvirtconn.Each(len(active), func(i int) {
+		d := active[i]
+		type job struct {
+			typ    int32
+			params []libvirt.TypedParam
+		}
+		j, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (job, error) {
+			typ, params, err := l.DomainGetJobStats(libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}, 0)
+			return job{typ, params}, err
+		})
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			return
+		}
+		sendJob(s.ch, d.Name, j.typ, j.params)
+	})
 	return firstErr
 }
 

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"sync"
-
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/libvirtconn"
@@ -37,25 +35,20 @@ func updatePool(s *scrape) error {
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	for _, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			info, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (poolInfo, error) {
-				state, capacity, allocation, available, err := l.StoragePoolGetInfo(p)
-				return poolInfo{state, capacity, allocation, available}, err
-			})
-			poolTimedOut.sendFloat(s.ch, boolFloat(err != nil), p.Name)
-			if err != nil {
-				return
-			}
-			poolState.sendFloat(s.ch, float64(info.state), p.Name)
-			poolCapacity.sendFloat(s.ch, float64(info.capacity), p.Name)
-			poolAllocation.sendFloat(s.ch, float64(info.allocation), p.Name)
-			poolAvailable.sendFloat(s.ch, float64(info.available), p.Name)
-		}()
-	}
-	wg.Wait()
+	libvirtconn.Each(len(pools), func(i int) {
+		p := pools[i]
+		info, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (poolInfo, error) {
+			state, capacity, allocation, available, err := l.StoragePoolGetInfo(p)
+			return poolInfo{state, capacity, allocation, available}, err
+		})
+		poolTimedOut.sendFloat(s.ch, boolFloat(err != nil), p.Name)
+		if err != nil {
+			return
+		}
+		poolState.sendFloat(s.ch, float64(info.state), p.Name)
+		poolCapacity.sendFloat(s.ch, float64(info.capacity), p.Name)
+		poolAllocation.sendFloat(s.ch, float64(info.allocation), p.Name)
+		poolAvailable.sendFloat(s.ch, float64(info.available), p.Name)
+	})
 	return nil
 }

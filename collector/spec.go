@@ -237,32 +237,27 @@ func (c *specCache) lookup(ctx context.Context, doms []domstats.Domain) map[libv
 	}
 	c.mu.Unlock()
 
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, d := range stale {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			doc, err := libvirtconn.Do(ctx, c.conn, func(l *libvirt.Libvirt) (string, error) {
-				return l.DomainGetXMLDesc(libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}, 0)
-			})
-			if err != nil {
-				return
-			}
-			s, err := parseSpec(doc)
-			if err != nil {
-				return
-			}
-			s.id, s.fetched = d.ID, now
-			mu.Lock()
-			out[d.UUID] = s
-			mu.Unlock()
-			c.mu.Lock()
-			c.m[d.UUID] = s
-			c.mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	libvirtconn.Each(len(stale), func(i int) {
+		d := stale[i]
+		doc, err := libvirtconn.Do(ctx, c.conn, func(l *libvirt.Libvirt) (string, error) {
+			return l.DomainGetXMLDesc(libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}, 0)
+		})
+		if err != nil {
+			return
+		}
+		s, err := parseSpec(doc)
+		if err != nil {
+			return
+		}
+		s.id, s.fetched = d.ID, now
+		mu.Lock()
+		out[d.UUID] = s
+		mu.Unlock()
+		c.mu.Lock()
+		c.m[d.UUID] = s
+		c.mu.Unlock()
+	})
 	return out
 }
 
