@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -174,7 +175,33 @@ func drain(ch <-chan libvirt.DomainEventLifecycleMsg) {
 // of its own in between, missed its events: its changes are recorded as
 // reconciled. An event on its way when a listing is made comes within
 // checkEvery, so it is not reported twice.
+//
+// The listing runs on a goroutine of its own and hands its result back:
+// events are recorded as they come, never after a listing waiting for a
+// request slot or a slow libvirtd.
 func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
+	type result struct {
+		current map[libvirt.UUID]domainState
+		err     error
+	}
+	// At most one listing is asked for at a time, so neither send blocks.
+	asks, results := make(chan map[libvirt.UUID]domainState, 1), make(chan result, 1)
+	listCtx, stopListing := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for snapshot := range asks {
+			callCtx, cancel := context.WithTimeout(listCtx, s.checkEvery)
+			current, err := s.listing(callCtx, snapshot)
+			cancel()
+			results <- result{current, err}
+		}
+	})
+	defer func() {
+		close(asks)
+		stopListing()
+		wg.Wait()
+	}()
+
 	timer := time.NewTimer(s.checkEvery)
 	defer timer.Stop()
 	var differing map[libvirt.UUID]listed
@@ -192,18 +219,18 @@ func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLi
 			}
 			event(msg)
 		case <-timer.C:
+			asks <- maps.Clone(known)
+		case r := <-results:
+			// Events that came with the listing count as before it.
 			for _, msg := range takeQueued(ch) {
 				event(msg)
 			}
-			listCtx, cancel := context.WithTimeout(ctx, s.checkEvery)
-			current, err := s.listing(listCtx, known)
-			cancel()
-			if err == nil {
-				differing = s.check(known, current, differing)
+			if r.err == nil {
+				differing = s.check(known, r.current, differing)
 			} else {
 				// A lost connection is reported by its owner, and ends the
 				// subscription with it.
-				s.logger.Debug("cannot list domains to check the event state", "err", err)
+				s.logger.Debug("cannot list domains to check the event state", "err", r.err)
 			}
 			timer.Reset(s.checkEvery)
 		}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -291,5 +292,48 @@ func TestCheckDropsGoneDomainsThatChangeNothing(t *testing.T) {
 	s.check(known, map[libvirt.UUID]domainState{}, nil)
 	if len(known) != 0 || len(store.Query(Query{Types: AllTypes})) != 0 {
 		t.Errorf("known %v, events %v", known, store.Query(Query{Types: AllTypes}))
+	}
+}
+
+// Events are recorded while a state listing waits on libvirt: the listing
+// runs beside the event loop, never in its way. The follow ends, and its
+// listing with it, when ctx does.
+func TestFollowRecordsEventsWhileAListingHangs(t *testing.T) {
+	s, store := offlineSubscriber(t)
+	s.checkEvery = time.Millisecond
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	s.listing = func(context.Context, map[libvirt.UUID]domainState) (map[libvirt.UUID]domainState, error) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release // a libvirtd that does not answer
+		return nil, errors.New("no answer")
+	}
+	ch := make(chan libvirt.DomainEventLifecycleMsg, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.follow(ctx, ch, map[libvirt.UUID]domainState{})
+	}()
+	<-started
+	ch <- libvirt.DomainEventLifecycleMsg{Dom: libvirt.Domain{Name: "x", UUID: libvirt.UUID{1}, ID: -1}, Event: int32(Defined)}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(recorded(store, 0)) == 0 {
+		if time.Now().After(deadline) {
+			cancel()
+			close(release)
+			<-done
+			t.Fatal("an event was not recorded within 5 s while a listing hung")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not end with its context")
 	}
 }
