@@ -22,13 +22,23 @@ type series map[string]map[string]float64
 
 func scrapeOnce(t testing.TB, c *Collector) series {
 	t.Helper()
+	s, err := gather(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gather is scrapeOnce for goroutines other than the test's own, which may
+// not call t.Fatal: it returns the error instead.
+func gather(c *Collector) (series, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c.WithContext(ctx))
 	families, err := reg.Gather()
 	if err != nil {
-		t.Fatalf("gather: %v", err)
+		return nil, fmt.Errorf("gather: %w", err)
 	}
 	out := series{}
 	for _, f := range families {
@@ -38,7 +48,7 @@ func scrapeOnce(t testing.TB, c *Collector) series {
 		}
 		out[f.GetName()] = m
 	}
-	return out
+	return out, nil
 }
 
 func labelKey(labels []*dto.LabelPair) string {
@@ -289,23 +299,37 @@ func TestConcurrentReadersStayComplete(t *testing.T) {
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	errs := make(chan string, 100)
+	// The workers only collect what went wrong (they may not call t.Fatal,
+	// and must never block on reporting); the test goroutine reports it.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []string
+	)
+	report := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, fmt.Sprintf(format, args...))
+	}
 	for w := 0; w < 3; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 15; i++ {
-				s := scrapeOnce(t, c)
+				s, err := gather(c)
+				if err != nil {
+					report("reader %d, scrape %d: %v", w, i, err)
+					continue
+				}
 				for _, g := range guests {
 					if _, ok := s.get("libvirt_domain_block_stats_capacity_bytes", "domain="+g); !ok {
-						errs <- g + ": block capacity missing"
+						report("reader %d, scrape %d: %s: block capacity missing", w, i, g)
 					}
 					if _, ok := s.get("libvirt_domain_memory_stats_rss_bytes", "domain="+g); !ok {
-						errs <- g + ": balloon rss missing"
+						report("reader %d, scrape %d: %s: balloon rss missing", w, i, g)
 					}
 					if v, _ := s.get("libvirt_domain_timed_out", "domain="+g); v != 0 {
-						errs <- g + ": timed out"
+						report("reader %d, scrape %d: %s: timed out", w, i, g)
 					}
 				}
 			}
@@ -314,8 +338,7 @@ func TestConcurrentReadersStayComplete(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	other.Wait()
-	close(errs)
-	for e := range errs {
+	for _, e := range errs {
 		t.Error(e)
 	}
 }

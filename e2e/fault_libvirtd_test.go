@@ -84,9 +84,7 @@ func TestLibvirtdDownAndBack(t *testing.T) {
 	}
 	startLibvirtd(t)
 	waitUp(t, p, "1")
-	if p.cmd.ProcessState != nil {
-		t.Fatalf("vadvisor exited: %s", p.cmd.ProcessState)
-	}
+	p.MustRun(t)
 }
 
 // TestLibvirtUnreachable: a socket that does not exist, one vadvisor may not
@@ -146,9 +144,7 @@ func TestLibvirtUnreachable(t *testing.T) {
 				}
 				time.Sleep(500 * time.Millisecond)
 			}
-			if p.cmd.ProcessState != nil {
-				t.Fatalf("vadvisor exited: %s", p.cmd.ProcessState)
-			}
+			p.MustRun(t)
 			if c.asNobody && !strings.Contains(p.Log(), "permission denied") {
 				t.Errorf("the log does not say why libvirt cannot be reached:\n%s", p.Log())
 			}

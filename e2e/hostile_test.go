@@ -132,9 +132,7 @@ func TestHostileClients(t *testing.T) {
 		}
 	})
 
-	if p.cmd.ProcessState != nil {
-		t.Fatalf("vadvisor exited: %s", p.cmd.ProcessState)
-	}
+	p.MustRun(t)
 	if status, _ := p.Get(t, "/metrics"); status != 200 {
 		t.Errorf("/metrics after the hostile clients: %d", status)
 	}

@@ -424,12 +424,11 @@ func TestSecurityBrokenWebConfigRefusesToStart(t *testing.T) {
 				}
 			}
 			vadv := StartNoWait(t, "--web.config.file="+path)
-			exited := make(chan error, 1)
-			go func() { exited <- vadv.cmd.Wait() }()
 			deadline := time.After(20 * time.Second)
 			for {
 				select {
-				case err := <-exited:
+				case <-vadv.Done():
+					err := vadv.ExitErr()
 					var exit *exec.ExitError
 					if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 						t.Fatalf("vadvisor exited with %v, want a non-zero status", err)

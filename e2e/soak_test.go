@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"net/http"
 	"os"
@@ -17,10 +18,10 @@ import (
 
 // TestSoak runs vadvisor for VADVISOR_SOAK (a duration: "3m" in CI, "2h"
 // for the long run; unset skips) under steady load: a scrape and a stats
-// poll every second, 20 event stream clients (when the events API is
-// there), a guest cycling through suspend, resume, destroy and start, and
-// libvirtd restarted twice. After a warm-up of a quarter of the run, the
-// goroutine count, open files and heap must stay flat.
+// poll every second, 20 event stream clients, a guest cycling through
+// suspend, resume, destroy and start, and libvirtd restarted twice. After a
+// warm-up of a quarter of the run, the goroutine count, open files and heap
+// must stay flat, and the stream clients must have received events.
 func TestSoak(t *testing.T) {
 	d, err := time.ParseDuration(os.Getenv("VADVISOR_SOAK"))
 	if err != nil {
@@ -73,27 +74,48 @@ func TestSoak(t *testing.T) {
 			t.Errorf("scrape: status %d", s)
 		}
 	})
-	hasStats := get("/api/v1.0/stats") == 200
-	if hasStats {
-		every(time.Second, func() {
-			if s := get("/api/v1.0/stats"); s != 200 && ctx.Err() == nil {
-				t.Errorf("stats: status %d", s)
-			}
-		})
-	}
-	if get("/api/v1.0/events") == 200 {
-		for range 20 {
-			wg.Add(1)
-			go func() { // a stream client that reconnects whenever its stream ends
-				defer wg.Done()
-				for ctx.Err() == nil {
-					get("/api/v1.0/events?stream=true")
-					time.Sleep(100 * time.Millisecond)
-				}
-			}()
+	every(time.Second, func() {
+		if s := get("/api/v1.0/stats"); s != 200 && ctx.Err() == nil {
+			t.Errorf("stats: status %d", s)
 		}
-	} else {
-		t.Log("no events API yet: running without stream clients")
+	})
+	// stream reads one event stream until it ends and counts its event lines
+	// (heartbeats are empty lines).
+	stream := func() (status, lines int) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", p.URL("/api/v1.0/events?stream=true"), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return resp.StatusCode, 0
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+				lines++
+			}
+		}
+		return resp.StatusCode, lines
+	}
+	var streams, streamed, badStreams, badStatus atomic.Int64
+	for range 20 {
+		wg.Add(1)
+		go func() { // a stream client that reconnects whenever its stream ends
+			defer wg.Done()
+			for ctx.Err() == nil {
+				s, n := stream()
+				streamed.Add(int64(n))
+				if s == 200 {
+					streams.Add(1)
+				} else if ctx.Err() == nil {
+					badStreams.Add(1)
+					badStatus.Store(int64(s))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
 	}
 	actions := []string{"suspend", "resume", "destroy", "start"}
 	step := 0
@@ -133,6 +155,14 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	t.Logf("20 event stream clients: %d streams opened, %d events received", streams.Load(), streamed.Load())
+	if n := badStreams.Load(); n > 0 {
+		t.Errorf("%d event stream requests failed (last status %d)", n, badStatus.Load())
+	}
+	// The cycled guest makes events all along: every client gets them.
+	if streamed.Load() < 20 {
+		t.Errorf("the 20 event stream clients received %d events in all while a guest cycled", streamed.Load())
+	}
 	startLibvirtd(t)
 	waitUp(t, p, "1")
 	body, _ := scrape(t, p)

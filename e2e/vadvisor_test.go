@@ -45,6 +45,11 @@ type Process struct {
 	Addr string // host:port it listens on
 	cmd  *exec.Cmd
 	out  *syncBuffer
+	// done is closed when the process has ended: one goroutine, started
+	// with the process, is the only caller of cmd.Wait. waitErr is what
+	// Wait returned; read it (and cmd.ProcessState) only after done.
+	done    chan struct{}
+	waitErr error
 }
 
 // Start runs vadvisor with args on a free loopback port and waits until it
@@ -80,7 +85,7 @@ func StartCmd(t testing.TB, build func(addr string) *exec.Cmd) *Process {
 			c.Close()
 			return p
 		}
-		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if p.Exited() || time.Now().After(deadline) {
 			t.Fatalf("%s did not start listening on %s:\n%s", p.cmd.Path, p.Addr, p.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -89,11 +94,15 @@ func StartCmd(t testing.TB, build func(addr string) *exec.Cmd) *Process {
 
 func launch(t testing.TB, addr string, cmd *exec.Cmd) *Process {
 	t.Helper()
-	p := &Process{Addr: addr, cmd: cmd, out: &syncBuffer{}}
+	p := &Process{Addr: addr, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
 		p.Stop(t)
 		if t.Failed() {
@@ -105,18 +114,45 @@ func launch(t testing.TB, addr string, cmd *exec.Cmd) *Process {
 
 // Stop sends SIGTERM and waits for the process to end (killing it after 10s).
 func (p *Process) Stop(t testing.TB) {
-	if p.cmd.ProcessState != nil {
+	if p.Exited() {
 		return
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.done
 		t.Errorf("vadvisor did not stop within 10s of SIGTERM")
+	}
+}
+
+// Exited reports, without blocking, whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitErr is what waiting for the process returned (an *exec.ExitError for
+// a non-zero status or a signal); only valid once Done is closed.
+func (p *Process) ExitErr() error {
+	<-p.done
+	return p.waitErr
+}
+
+// MustRun fails the test if the process has ended, with its exit status
+// (the log follows from the cleanup of Start).
+func (p *Process) MustRun(t testing.TB) {
+	t.Helper()
+	if p.Exited() {
+		t.Fatalf("vadvisor exited: %v", p.cmd.ProcessState)
 	}
 }
 

@@ -5,7 +5,48 @@
 #
 #   scripts/testbed.sh [PREFIX] [COUNT]     # default: vadv-demo 3
 #   TESTBED_PACKAGES="..." adds Debian packages to install.
+#
+#   scripts/testbed.sh --stop PREFIX...     # stops the guests of these prefixes
+#   (virsh destroy) that run or are paused: those named a PREFIX followed by
+#   digits, nothing else. Definitions and disk images stay, so the next run
+#   only starts them again. It first waits for tests that hold the test bed
+#   (internal/testbed's lock) to end.
 set -euo pipefail
+
+if [ "${1:-}" = --stop ]; then
+  shift
+  [ $# -gt 0 ] || { echo "usage: $0 --stop PREFIX..." >&2; exit 2; }
+  # The exclusive lock waits for running tests (they hold it shared) and
+  # keeps new ones from starting guests while these stop.
+  exec 9>>/run/vadvisor-testbed.lock
+  flock -w 600 -x 9 || { echo "testbed: tests still hold the test bed after 10 minutes; guests not stopped" >&2; exit 1; }
+  if ! active=$(virsh -c qemu:///system list --name 2>&1); then
+    echo "testbed: cannot list guests to stop them: $active" >&2
+    exit 1
+  fi
+  names=() pids=()
+  while IFS= read -r name; do
+    for p in "$@"; do
+      rest=${name#"$p"}
+      if [ "$rest" != "$name" ] && [[ $rest =~ ^[0-9]+$ ]]; then
+        names+=("$name")
+        virsh -c qemu:///system destroy "$name" >/dev/null 2>&1 &
+        pids+=($!)
+        break
+      fi
+    done
+  done <<<"$active"
+  failed=0
+  for i in "${!names[@]}"; do
+    # A guest that ended by itself meanwhile is as good as stopped.
+    if ! wait "${pids[$i]}" && [ "$(virsh -c qemu:///system domstate "${names[$i]}" 2>&1)" != "shut off" ]; then
+      echo "testbed: could not stop ${names[$i]}" >&2
+      failed=1
+    fi
+  done
+  echo "testbed: stopped ${#names[@]} guest(s)${names[*]:+: ${names[*]}}"
+  exit $failed
+fi
 
 prefix=${1:-vadv-demo}
 count=${2:-3}

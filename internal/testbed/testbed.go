@@ -32,9 +32,14 @@ func Root() string {
 }
 
 // Guests makes sure libvirtd runs with count guests named prefix1..prefixN
-// running (reused if defined) and returns their names.
+// running (reused if defined, started if stopped) and returns their names.
+// The prefix must be listed in scripts/test-guest-prefixes: make test stops
+// those guests when it ends.
 func Guests(t testing.TB, prefix string, count int) []string {
 	t.Helper()
+	if !listedPrefix(t, prefix) {
+		t.Fatalf("guest prefix %q is not listed in scripts/test-guest-prefixes: add it there, so that make test stops these guests when it ends", prefix)
+	}
 	Shared(t)
 	cmd := exec.Command("bash", filepath.Join(Root(), "scripts", "testbed.sh"), prefix, fmt.Sprint(count))
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -47,6 +52,23 @@ func Guests(t testing.TB, prefix string, count int) []string {
 	return names
 }
 
+// listedPrefix tells whether scripts/test-guest-prefixes lists prefix.
+func listedPrefix(t testing.TB, prefix string) bool {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(Root(), "scripts", "test-guest-prefixes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if strings.TrimSpace(line) == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// lockPath is the test bed's lock; scripts/testbed.sh --stop takes it too.
 const lockPath = "/run/vadvisor-testbed.lock"
 
 // Shared holds a shared lock on the test bed until the test ends, so that a
