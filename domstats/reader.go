@@ -206,6 +206,7 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 	for i := range doms {
 		d := &doms[i]
 		switch {
+		case d.Incomplete: // readEach already failed it, and said why
 		case !d.partial():
 			delete(r.stuck, d.UUID)
 		case r.stuck[d.UUID]:
@@ -233,26 +234,62 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 	})
 }
 
-// readEach reads every domain of list with its own NOWAIT call.
+// readEach reads every domain of list with its own NOWAIT call. A guest
+// whose monitor hangs holds its call until the call times out; that call,
+// abandoned, keeps the guest's job, so later NOWAIT readings skip the
+// guest at once. A domain whose call failed for any other reason (no free
+// request slot, or the connection closed because hung calls held every
+// slot) is not at fault, and is read again, after a redial if need be, up
+// to eachRounds times: so one reading meets every hung guest once, and
+// the next ones are complete for all the others.
 func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 	doms := make([]Domain, len(list))
-	libvirtconn.Each(len(list), func(i int) {
-		dom := list[i]
-		recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
-		if err != nil || len(recs) != 1 {
+	pending := make([]int, len(list))
+	for i := range pending {
+		pending[i] = i
+	}
+	for round := 1; ; round++ {
+		var mu sync.Mutex
+		var again []int
+		libvirtconn.Each(len(pending), func(k int) {
+			i := pending[k]
+			dom := list[i]
+			recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
+			if err == nil && len(recs) == 1 {
+				doms[i] = Decode(recs[0])
+				if doms[i].partial() {
+					doms[i].Incomplete = true
+					r.mu.Lock()
+					r.stuck[dom.UUID] = true
+					r.mu.Unlock()
+				}
+				return
+			}
 			doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
-			return
+			switch {
+			case errors.Is(err, libvirtconn.ErrNoSlot) || (err != nil && !errors.Is(err, libvirtconn.ErrTimeout)):
+				mu.Lock()
+				again = append(again, i)
+				mu.Unlock()
+			case err != nil: // its own call hung: no retry waits for its job
+				r.mu.Lock()
+				r.stuck[dom.UUID] = true
+				r.mu.Unlock()
+			}
+		})
+		if len(again) == 0 || round == eachRounds {
+			return doms
 		}
-		doms[i] = Decode(recs[0])
-		if doms[i].partial() {
-			doms[i].Incomplete = true
-			r.mu.Lock()
-			r.stuck[dom.UUID] = true
-			r.mu.Unlock()
-		}
-	})
-	return doms
+		wait, cancel := context.WithTimeout(ctx, r.conn.Timeout())
+		r.conn.WaitConnected(wait)
+		cancel()
+		pending = again
+	}
 }
+
+// eachRounds bounds how often readEach reads a domain whose call failed
+// through no fault of its own.
+const eachRounds = 3
 
 // forgetGone drops the stuck marks of domains that no longer exist, so the
 // set stays bounded by the domains there are.

@@ -26,6 +26,9 @@ var (
 	ErrNotConnected = errors.New("not connected to libvirt")
 	// ErrTimeout is returned when a call outlives its deadline.
 	ErrTimeout = errors.New("libvirt call timed out")
+	// ErrNoSlot is returned when no request slot freed up in time: the
+	// call was never made. It is an ErrTimeout too.
+	ErrNoSlot = fmt.Errorf("%w: no free request slot", ErrTimeout)
 )
 
 const (
@@ -123,11 +126,7 @@ func (c *Conn) Run(ctx context.Context) {
 			c.logger.Warn("lost the connection to libvirt", "uri", c.URI())
 		case <-ctx.Done():
 		}
-		c.mu.Lock()
-		c.client, c.dialer = nil, nil
-		c.ready = make(chan struct{})
-		c.lastErr = fmt.Errorf("%w: connection lost", ErrNotConnected)
-		c.mu.Unlock()
+		c.lose(client)
 		if ctx.Err() != nil {
 			dialer.close()
 			return
@@ -232,10 +231,10 @@ func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call f
 	case c.slots <- struct{}{}:
 		wait.Stop()
 	case <-wait.C:
-		return zero, fmt.Errorf("%w: waiting for a free request slot", ErrTimeout)
+		return zero, ErrNoSlot
 	case <-ctx.Done():
 		wait.Stop()
-		return zero, fmt.Errorf("%w: waiting for a free request slot: %v", ErrTimeout, ctx.Err())
+		return zero, fmt.Errorf("%w: %v", ErrNoSlot, ctx.Err())
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -278,6 +277,19 @@ func Each(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// lose forgets client, if it is still the current one: callers wait for
+// the next connection from then on.
+func (c *Conn) lose(client *libvirt.Libvirt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != client {
+		return
+	}
+	c.client, c.dialer = nil, nil
+	c.ready = make(chan struct{})
+	c.lastErr = fmt.Errorf("%w: connection lost", ErrNotConnected)
+}
+
 func (c *Conn) abandon(client *libvirt.Libvirt, wait func()) {
 	c.mu.Lock()
 	if c.client != client {
@@ -290,6 +302,9 @@ func (c *Conn) abandon(client *libvirt.Libvirt, wait func()) {
 	c.mu.Unlock()
 	if wedged {
 		c.logger.Warn("every libvirt request slot is held by a hung call; reconnecting", "uri", c.URI())
+		// No call gets the wedged client from now on, even before Run sees
+		// its socket close.
+		c.lose(client)
 		dialer.close()
 	}
 	go func() {
