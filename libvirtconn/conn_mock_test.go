@@ -446,10 +446,7 @@ func offsets(ts []time.Time) []time.Duration {
 // before, and not hanging; the connection stays usable.
 func TestMockCallNeverAnswers(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	srv := newFakeLibvirtd(t)
-	srv.setRule(procDomainGetState, rule{hang: true})
-	c := startConn(t, srv.uri(), timeout, nil)
-	waitFor(t, 2*time.Second, c.Connected, "Run did not connect to the fake libvirtd")
+	_, c := hangingStateConn(t, timeout)
 
 	start := time.Now()
 	errc := make(chan error, 1)
@@ -480,14 +477,22 @@ func TestMockCallNeverAnswers(t *testing.T) {
 	}
 }
 
-// 3. When every request slot is held by an abandoned call, the owner closes
-// the connection and redials, and calls work again.
-func TestMockWedgedRedial(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+// hangingStateConn is a connected Conn to a fake libvirtd that never
+// answers DomainGetState.
+func hangingStateConn(t *testing.T, timeout time.Duration) (*fakeLibvirtd, *Conn) {
+	t.Helper()
 	srv := newFakeLibvirtd(t)
 	srv.setRule(procDomainGetState, rule{hang: true})
 	c := startConn(t, srv.uri(), timeout, nil)
 	waitFor(t, 2*time.Second, c.Connected, "Run did not connect to the fake libvirtd")
+	return srv, c
+}
+
+// 3. When every request slot is held by an abandoned call, the owner closes
+// the connection and redials, and calls work again.
+func TestMockWedgedRedial(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	srv, c := hangingStateConn(t, timeout)
 
 	hang := func(n int) {
 		t.Helper()
@@ -524,10 +529,7 @@ func TestMockWedgedRedial(t *testing.T) {
 // not with ErrTimeout after its full timeout, and the owner redials.
 func TestMockDisconnectMidCall(t *testing.T) {
 	const timeout = 5 * time.Second
-	srv := newFakeLibvirtd(t)
-	srv.setRule(procDomainGetState, rule{hang: true})
-	c := startConn(t, srv.uri(), timeout, nil)
-	waitFor(t, 2*time.Second, c.Connected, "Run did not connect to the fake libvirtd")
+	srv, c := hangingStateConn(t, timeout)
 
 	errc := make(chan error, 1)
 	go func() { errc <- domainState(context.Background(), c) }()
