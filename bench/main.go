@@ -1,22 +1,23 @@
-// Command bench measures vadvisor's /metrics scrape against the floor (the
-// raw libvirt calls it makes, through go-libvirt alone) and against the
-// Debian prometheus-libvirt-exporter, on real TCG guests and on a
-// 1000-domain test-driver node, and prints a Markdown table.
+// Command bench measures vadvisor on a real libvirtd and prints a Markdown
+// report:
 //
-//	go run ./bench [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
+//	go run ./bench [-only scrape] [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
+//
+// Its parts, each of which can run alone with -only:
+//
+//   - scrape: vadvisor's /metrics against the floor (the raw libvirt calls
+//     it makes, through go-libvirt alone) and against the Debian
+//     prometheus-libvirt-exporter, on real TCG guests and on a 1000-domain
+//     test-driver node; the history sampler and the stats API.
 //
 // It needs root and a machine where scripts/testbed.sh can run libvirtd.
 // Figures on a shared machine are noisy: read the ratios.
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,11 +27,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/digitalocean/go-libvirt"
-
-	"github.com/vadvisor/vadvisor/collector"
-	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 const (
@@ -44,7 +40,11 @@ var (
 	domains = flag.Int("domains", 1000, "domains of the test-driver node")
 	scrapes = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
 	keep    = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
+	only    = flag.String("only", "", "run only these parts, comma-separated: scrape (default: all)")
 )
+
+// parts are the benchmark's parts in the order they run.
+var parts = []string{"scrape"}
 
 func main() {
 	flag.Parse()
@@ -54,20 +54,33 @@ func main() {
 	}
 }
 
-// result is one measured subject.
-type result struct {
-	name           string
-	median, p99    time.Duration
-	bytes          int
-	cpuPerScrape   time.Duration // the exporter's own CPU
-	libvirtdCPU    time.Duration // libvirtd's CPU per scrape
-	rssKiB         int
-	skipped        string
-	floor          *result // what the ratio is against
-	peerComparison *result
+func selectedParts() (map[string]bool, error) {
+	sel := map[string]bool{}
+	if *only == "" {
+		for _, p := range parts {
+			sel[p] = true
+		}
+		return sel, nil
+	}
+	for _, p := range strings.Split(*only, ",") {
+		p = strings.TrimSpace(p)
+		known := false
+		for _, q := range parts {
+			known = known || p == q
+		}
+		if !known {
+			return nil, fmt.Errorf("-only: unknown part %q; the parts are %s", p, strings.Join(parts, ", "))
+		}
+		sel[p] = true
+	}
+	return sel, nil
 }
 
 func run() error {
+	sel, err := selectedParts()
+	if err != nil {
+		return err
+	}
 	root, err := repoRoot()
 	if err != nil {
 		return err
@@ -90,6 +103,8 @@ func run() error {
 		defer stopGuests()
 	}
 	version := libvirtVersion()
+	loadStart := loadAvg()
+	start := time.Now()
 	dir, err := os.MkdirTemp("", "vadvisor-bench")
 	if err != nil {
 		return err
@@ -101,300 +116,56 @@ func run() error {
 	}
 	bin := filepath.Join(dir, "vadvisor")
 	logf("building vadvisor (no -race)")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	if err := buildVadvisor(root, bin); err != nil {
+		return err
 	}
 	nodeURI, err := writeNode(dir, *domains)
 	if err != nil {
 		return err
 	}
-	groups := collector.Defaults().StatsGroups()
 
-	var rows []*result
-	// Real guests: every domain of the system connection, as both exporters
-	// see them all.
-	rawReal, count, err := rawBulk(systemURI, groups, false)
-	if err != nil {
-		return err
+	var sections []func()
+	if sel["scrape"] {
+		show, err := scrapePart(bin, nodeURI)
+		if err != nil {
+			return err
+		}
+		sections = append(sections, show)
 	}
-	vadvReal := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + systemURI})
-	vadvReal.floor = rawReal
-	peerReal := scrapeExporter(debianPeer, debianPeer, []string{"--libvirt.uri=" + systemURI})
-	peerReal.floor = rawReal
-	vadvReal.peerComparison = peerReal
-	rawReal.name = fmt.Sprintf("raw bulk call (%d domains)", count)
-	vadvReal.name = fmt.Sprintf("vadvisor /metrics (%d domains)", count)
-	peerReal.name = fmt.Sprintf("%s /metrics (%d domains)", debianPeer, count)
-	rows = append(rows, rawReal, vadvReal, peerReal)
 
-	rawTest, count, err := rawBulk(nodeURI, groups, true)
-	if err != nil {
-		return err
+	host, _ := os.Hostname()
+	fmt.Printf("# vAdvisor benchmark\n\nMeasured %s on %s: %s, %d cores, %s; %s. Load average (/proc/loadavg, 1/5/15 min) %s at the start, %s at the end (%s).\n\n",
+		start.UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), version,
+		loadStart, loadAvg(), time.Since(start).Round(time.Second))
+	for _, show := range sections {
+		show()
+		fmt.Println()
 	}
-	rawTest.name = fmt.Sprintf("raw list+bulk calls (%d test domains)", count)
-	vadvTest := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + nodeURI})
-	vadvTest.name = fmt.Sprintf("vadvisor /metrics (%d test domains)", count)
-	vadvTest.floor = rawTest
-	rows = append(rows, rawTest, vadvTest)
-
-	api := statsAPI(bin)
-
-	printReport(version, rows, api, vadvReal, vadvTest)
 	return nil
 }
 
-// rawBulk times the bulk stats call alone (with the domain listing first
-// when list is set), through go-libvirt on one connection: the floor.
-func rawBulk(uri string, groups libvirt.DomainStatsTypes, list bool) (*result, int, error) {
-	conn, err := libvirtconn.New(uri, 30*time.Second, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, 0, err
+// buildVadvisor builds the vadvisor of the source tree at dir, as make
+// build does (no -race, static).
+func buildVadvisor(dir, bin string) error {
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir, build.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build in %s: %v\n%s", dir, err, out)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go conn.Run(ctx)
-	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
-	defer cancelWait()
-	l, err := conn.WaitConnected(wait)
-	if err != nil {
-		return nil, 0, fmt.Errorf("connecting to %s: %w", uri, err)
-	}
-	count := 0
-	once := func() error {
-		if list {
-			if _, _, err := l.ConnectListAllDomains(1, 0); err != nil {
-				return err
-			}
-		}
-		recs, err := l.ConnectGetAllDomainStats(nil, uint32(groups), uint32(libvirt.ConnectGetAllDomainsStatsNowait))
-		count = len(recs)
-		return err
-	}
-	for range 5 {
-		if err := once(); err != nil {
-			return nil, 0, err
-		}
-	}
-	var times []time.Duration
-	daemonBefore := procCPU(libvirtdPID())
-	for range *scrapes {
-		start := time.Now()
-		if err := once(); err != nil {
-			return nil, 0, err
-		}
-		times = append(times, time.Since(start))
-	}
-	r := &result{libvirtdCPU: (procCPU(libvirtdPID()) - daemonBefore) / time.Duration(*scrapes)}
-	r.median, r.p99 = percentiles(times)
-	return r, count, nil
+	return nil
 }
 
-// scrapeExporter starts an exporter on a free port, warms it up and times
-// sequential scrapes; CPU and RSS come from /proc.
-func scrapeExporter(label, bin string, args []string) *result {
-	r := &result{}
-	if _, err := exec.LookPath(bin); err != nil {
-		r.skipped = "not installed"
-		return r
-	}
-	addr, err := freeAddr()
+// loadAvg is the 1, 5 and 15 minute load averages of /proc/loadavg.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		r.skipped = err.Error()
-		return r
+		return "?"
 	}
-	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr}, args...)...)
-	if err := cmd.Start(); err != nil {
-		r.skipped = err.Error()
-		return r
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	url := "http://" + addr + "/metrics"
-	if err := waitListening(addr); err != nil {
-		r.skipped = err.Error()
-		return r
-	}
-	logf("warming up %s %s", label, strings.Join(args, " "))
-	// vadvisor reads the hypervisor version in the background once per
-	// connection (libvirtd takes seconds for it): let that and the caches
-	// settle before measuring.
-	warmUntil := time.Now().Add(6 * time.Second)
-	for time.Now().Before(warmUntil) {
-		if _, err := scrapeOnce(url); err != nil {
-			r.skipped = err.Error()
-			return r
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	logf("measuring %s: %d scrapes", label, *scrapes)
-	var times []time.Duration
-	cpuBefore, daemonBefore := procCPU(cmd.Process.Pid), procCPU(libvirtdPID())
-	for range *scrapes {
-		start := time.Now()
-		n, err := scrapeOnce(url)
-		if err != nil {
-			r.skipped = err.Error()
-			return r
-		}
-		times = append(times, time.Since(start))
-		r.bytes = n
-	}
-	n := time.Duration(*scrapes)
-	r.cpuPerScrape = (procCPU(cmd.Process.Pid) - cpuBefore) / n
-	r.libvirtdCPU = (procCPU(libvirtdPID()) - daemonBefore) / n
-	r.rssKiB = procRSS(cmd.Process.Pid)
-	r.median, r.p99 = percentiles(times)
-	return r
-}
-
-// apiResult is the history side of vadvisor: the sampler's cost while
-// nobody asks anything, and the stats API's response times.
-type apiResult struct {
-	skipped             string
-	idleCPUPerSecond    time.Duration
-	history, live       *result
-	historyDomainsCount string
-}
-
-func statsAPI(bin string) *apiResult {
-	a := &apiResult{}
-	addr, err := freeAddr()
-	if err != nil {
-		a.skipped = err.Error()
-		return a
-	}
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--libvirt.uri="+systemURI)
-	if err := cmd.Start(); err != nil {
-		a.skipped = err.Error()
-		return a
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitListening(addr); err != nil {
-		a.skipped = err.Error()
-		return a
-	}
-	base := "http://" + addr + "/api/v1.0/stats"
-	resp, err := http.Get(base)
-	if err != nil {
-		a.skipped = err.Error()
-		return a
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		a.skipped = fmt.Sprintf("/api/v1.0/stats answers %d: not built yet", resp.StatusCode)
-		return a
-	}
-	// Fill the history (60 one-second samples by default), then measure the
-	// process's CPU over an idle stretch: the sampler's cost per second.
-	logf("filling the history for 65 s")
-	time.Sleep(55 * time.Second)
-	before := procCPU(cmd.Process.Pid)
-	const idle = 10 * time.Second
-	time.Sleep(idle)
-	a.idleCPUPerSecond = (procCPU(cmd.Process.Pid) - before) / time.Duration(idle/time.Second)
-	a.history = timeGets(cmd.Process.Pid, base)
-	a.live = timeGets(cmd.Process.Pid, base+"?live=true")
-	return a
-}
-
-func timeGets(pid int, url string) *result {
-	r := &result{}
-	var times []time.Duration
-	n := max(*scrapes/4, 10)
-	before := procCPU(pid)
-	for range n {
-		start := time.Now()
-		size, err := scrapeOnce(url)
-		if err != nil {
-			r.skipped = err.Error()
-			return r
-		}
-		times = append(times, time.Since(start))
-		r.bytes = size
-	}
-	r.cpuPerScrape = (procCPU(pid) - before) / time.Duration(n)
-	r.rssKiB = procRSS(pid)
-	r.median, r.p99 = percentiles(times)
-	return r
-}
-
-// scrapeOnce fetches url as Prometheus does (gzip) and returns the size of
-// the uncompressed body.
-func scrapeOnce(url string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return int(n), nil
-}
-
-func printReport(version string, rows []*result, api *apiResult, real, test *result) {
-	host, _ := os.Hostname()
-	fmt.Printf("Measured %s on %s: %s, %d cores, %s; %s; %d scrapes per subject, sequential.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), version, *scrapes)
-	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range rows {
-		if r.skipped != "" {
-			fmt.Printf("| %s | skipped: %s | | | | | | |\n", r.name, r.skipped)
-			continue
-		}
-		ratio := "floor"
-		if r.floor != nil && r.floor.median > 0 {
-			ratio = fmt.Sprintf("%.2fx", ratioOf(r.median, r.floor.median))
-		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name, ms(r.median), ms(r.p99), ratio,
-			dash(r.bytes, func(b int) string { return fmt.Sprintf("%d", b) }), cpu(r.cpuPerScrape, r.bytes > 0),
-			ms(r.libvirtdCPU), dash(r.rssKiB, func(k int) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }))
-	}
-	fmt.Println()
-	if api.skipped != "" {
-		fmt.Printf("History and stats API: skipped (%s).\n\n", api.skipped)
-	} else {
-		fmt.Printf("History sampler (qemu:///system, default 1 s interval, full 60 s history): %s CPU per second while idle.\n\n", ms(api.idleCPUPerSecond))
-		fmt.Println("| request | median | p99 | bytes | exporter CPU/request |")
-		fmt.Println("|---|---:|---:|---:|---:|")
-		for _, x := range []struct {
-			name string
-			r    *result
-		}{{"GET /api/v1.0/stats (history)", api.history}, {"GET /api/v1.0/stats?live=true", api.live}} {
-			if x.r.skipped != "" {
-				fmt.Printf("| %s | failed: %s | | | |\n", x.name, x.r.skipped)
-				continue
-			}
-			fmt.Printf("| %s | %s | %s | %d | %s |\n", x.name, ms(x.r.median), ms(x.r.p99), x.r.bytes, ms(x.r.cpuPerScrape))
-		}
-		fmt.Println()
-	}
-	fmt.Println("Targets:")
-	target := func(ok bool, text string) {
-		mark := "MET"
-		if !ok {
-			mark = "MISSED"
-		}
-		fmt.Printf("- %s: %s\n", mark, text)
-	}
-	if test.skipped == "" && test.floor.skipped == "" {
-		r := ratioOf(test.median, test.floor.median)
-		target(r <= 3, fmt.Sprintf("test domains: scrape within 3x of raw list+bulk (%.2fx)", r))
-		target(test.median < 50*time.Millisecond, fmt.Sprintf("test domains: scrape under 50 ms (median %s, p99 %s)", ms(test.median), ms(test.p99)))
-	}
-	if real.skipped == "" && real.floor.skipped == "" {
-		r := ratioOf(real.median, real.floor.median)
-		target(r <= 1.3, fmt.Sprintf("real guests: scrape within 1.3x of the raw bulk call (%.2fx)", r))
-		if p := real.peerComparison; p != nil && p.skipped == "" {
-			target(real.median < p.median, fmt.Sprintf("real guests: faster than %s (%s vs %s, %.2fx)", debianPeer, ms(real.median), ms(p.median), ratioOf(p.median, real.median)))
-		}
-	}
+	return strings.Join(f[:3], " ")
 }
 
 func ratioOf(a, b time.Duration) float64 { return float64(a) / float64(b) }

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/collector"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+// The scrape part: vadvisor's /metrics against the raw libvirt calls and
+// the Debian exporter, and the history and stats API.
+
+// result is one measured subject.
+type result struct {
+	name           string
+	median, p99    time.Duration
+	bytes          int
+	cpuPerScrape   time.Duration // the exporter's own CPU
+	libvirtdCPU    time.Duration // libvirtd's CPU per scrape
+	rssKiB         int
+	skipped        string
+	floor          *result // what the ratio is against
+	peerComparison *result
+}
+
+// scrapePart measures the scrapes and the stats API, and returns the
+// printer of its section of the report.
+func scrapePart(bin, nodeURI string) (func(), error) {
+	groups := collector.Defaults().StatsGroups()
+
+	var rows []*result
+	// Real guests: every domain of the system connection, as both exporters
+	// see them all.
+	rawReal, count, err := rawBulk(systemURI, groups, false)
+	if err != nil {
+		return nil, err
+	}
+	vadvReal := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + systemURI})
+	vadvReal.floor = rawReal
+	peerReal := scrapeExporter(debianPeer, debianPeer, []string{"--libvirt.uri=" + systemURI})
+	peerReal.floor = rawReal
+	vadvReal.peerComparison = peerReal
+	rawReal.name = fmt.Sprintf("raw bulk call (%d domains)", count)
+	vadvReal.name = fmt.Sprintf("vadvisor /metrics (%d domains)", count)
+	peerReal.name = fmt.Sprintf("%s /metrics (%d domains)", debianPeer, count)
+	rows = append(rows, rawReal, vadvReal, peerReal)
+
+	rawTest, count, err := rawBulk(nodeURI, groups, true)
+	if err != nil {
+		return nil, err
+	}
+	rawTest.name = fmt.Sprintf("raw list+bulk calls (%d test domains)", count)
+	vadvTest := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + nodeURI})
+	vadvTest.name = fmt.Sprintf("vadvisor /metrics (%d test domains)", count)
+	vadvTest.floor = rawTest
+	rows = append(rows, rawTest, vadvTest)
+
+	api := statsAPI(bin)
+	return func() { printScrapeReport(rows, api, vadvReal, vadvTest) }, nil
+}
+
+// rawBulk times the bulk stats call alone (with the domain listing first
+// when list is set), through go-libvirt on one connection: the floor.
+func rawBulk(uri string, groups libvirt.DomainStatsTypes, list bool) (*result, int, error) {
+	conn, err := libvirtconn.New(uri, 30*time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go conn.Run(ctx)
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	l, err := conn.WaitConnected(wait)
+	if err != nil {
+		return nil, 0, fmt.Errorf("connecting to %s: %w", uri, err)
+	}
+	count := 0
+	once := func() error {
+		if list {
+			if _, _, err := l.ConnectListAllDomains(1, 0); err != nil {
+				return err
+			}
+		}
+		recs, err := l.ConnectGetAllDomainStats(nil, uint32(groups), uint32(libvirt.ConnectGetAllDomainsStatsNowait))
+		count = len(recs)
+		return err
+	}
+	for range 5 {
+		if err := once(); err != nil {
+			return nil, 0, err
+		}
+	}
+	var times []time.Duration
+	daemonBefore := procCPU(libvirtdPID())
+	for range *scrapes {
+		start := time.Now()
+		if err := once(); err != nil {
+			return nil, 0, err
+		}
+		times = append(times, time.Since(start))
+	}
+	r := &result{libvirtdCPU: (procCPU(libvirtdPID()) - daemonBefore) / time.Duration(*scrapes)}
+	r.median, r.p99 = percentiles(times)
+	return r, count, nil
+}
+
+// scrapeExporter starts an exporter on a free port, warms it up and times
+// sequential scrapes; CPU and RSS come from /proc.
+func scrapeExporter(label, bin string, args []string) *result {
+	r := &result{}
+	if _, err := exec.LookPath(bin); err != nil {
+		r.skipped = "not installed"
+		return r
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		r.skipped = err.Error()
+		return r
+	}
+	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr}, args...)...)
+	if err := cmd.Start(); err != nil {
+		r.skipped = err.Error()
+		return r
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	url := "http://" + addr + "/metrics"
+	if err := waitListening(addr); err != nil {
+		r.skipped = err.Error()
+		return r
+	}
+	logf("warming up %s %s", label, strings.Join(args, " "))
+	// vadvisor reads the hypervisor version in the background once per
+	// connection (libvirtd takes seconds for it): let that and the caches
+	// settle before measuring.
+	warmUntil := time.Now().Add(6 * time.Second)
+	for time.Now().Before(warmUntil) {
+		if _, err := scrapeOnce(url); err != nil {
+			r.skipped = err.Error()
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logf("measuring %s: %d scrapes", label, *scrapes)
+	var times []time.Duration
+	cpuBefore, daemonBefore := procCPU(cmd.Process.Pid), procCPU(libvirtdPID())
+	for range *scrapes {
+		start := time.Now()
+		n, err := scrapeOnce(url)
+		if err != nil {
+			r.skipped = err.Error()
+			return r
+		}
+		times = append(times, time.Since(start))
+		r.bytes = n
+	}
+	n := time.Duration(*scrapes)
+	r.cpuPerScrape = (procCPU(cmd.Process.Pid) - cpuBefore) / n
+	r.libvirtdCPU = (procCPU(libvirtdPID()) - daemonBefore) / n
+	r.rssKiB = procRSS(cmd.Process.Pid)
+	r.median, r.p99 = percentiles(times)
+	return r
+}
+
+// apiResult is the history side of vadvisor: the sampler's cost while
+// nobody asks anything, and the stats API's response times.
+type apiResult struct {
+	skipped             string
+	idleCPUPerSecond    time.Duration
+	history, live       *result
+	historyDomainsCount string
+}
+
+func statsAPI(bin string) *apiResult {
+	a := &apiResult{}
+	addr, err := freeAddr()
+	if err != nil {
+		a.skipped = err.Error()
+		return a
+	}
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--libvirt.uri="+systemURI)
+	if err := cmd.Start(); err != nil {
+		a.skipped = err.Error()
+		return a
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if err := waitListening(addr); err != nil {
+		a.skipped = err.Error()
+		return a
+	}
+	base := "http://" + addr + "/api/v1.0/stats"
+	resp, err := http.Get(base)
+	if err != nil {
+		a.skipped = err.Error()
+		return a
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		a.skipped = fmt.Sprintf("/api/v1.0/stats answers %d: not built yet", resp.StatusCode)
+		return a
+	}
+	// Fill the history (60 one-second samples by default), then measure the
+	// process's CPU over an idle stretch: the sampler's cost per second.
+	logf("filling the history for 65 s")
+	time.Sleep(55 * time.Second)
+	before := procCPU(cmd.Process.Pid)
+	const idle = 10 * time.Second
+	time.Sleep(idle)
+	a.idleCPUPerSecond = (procCPU(cmd.Process.Pid) - before) / time.Duration(idle/time.Second)
+	a.history = timeGets(cmd.Process.Pid, base)
+	a.live = timeGets(cmd.Process.Pid, base+"?live=true")
+	return a
+}
+
+func timeGets(pid int, url string) *result {
+	r := &result{}
+	var times []time.Duration
+	n := max(*scrapes/4, 10)
+	before := procCPU(pid)
+	for range n {
+		start := time.Now()
+		size, err := scrapeOnce(url)
+		if err != nil {
+			r.skipped = err.Error()
+			return r
+		}
+		times = append(times, time.Since(start))
+		r.bytes = size
+	}
+	r.cpuPerScrape = (procCPU(pid) - before) / time.Duration(n)
+	r.rssKiB = procRSS(pid)
+	r.median, r.p99 = percentiles(times)
+	return r
+}
+
+// scrapeOnce fetches url as Prometheus does (gzip) and returns the size of
+// the uncompressed body.
+func scrapeOnce(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return int(n), nil
+}
+
+func printScrapeReport(rows []*result, api *apiResult, real, test *result) {
+	fmt.Printf("## Scrapes\n\n%d scrapes per subject, sequential.\n\n", *scrapes)
+	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		if r.skipped != "" {
+			fmt.Printf("| %s | skipped: %s | | | | | | |\n", r.name, r.skipped)
+			continue
+		}
+		ratio := "floor"
+		if r.floor != nil && r.floor.median > 0 {
+			ratio = fmt.Sprintf("%.2fx", ratioOf(r.median, r.floor.median))
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name, ms(r.median), ms(r.p99), ratio,
+			dash(r.bytes, func(b int) string { return fmt.Sprintf("%d", b) }), cpu(r.cpuPerScrape, r.bytes > 0),
+			ms(r.libvirtdCPU), dash(r.rssKiB, func(k int) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }))
+	}
+	fmt.Println()
+	if api.skipped != "" {
+		fmt.Printf("History and stats API: skipped (%s).\n\n", api.skipped)
+	} else {
+		fmt.Printf("History sampler (qemu:///system, default 1 s interval, full 60 s history): %s CPU per second while idle.\n\n", ms(api.idleCPUPerSecond))
+		fmt.Println("| request | median | p99 | bytes | exporter CPU/request |")
+		fmt.Println("|---|---:|---:|---:|---:|")
+		for _, x := range []struct {
+			name string
+			r    *result
+		}{{"GET /api/v1.0/stats (history)", api.history}, {"GET /api/v1.0/stats?live=true", api.live}} {
+			if x.r.skipped != "" {
+				fmt.Printf("| %s | failed: %s | | | |\n", x.name, x.r.skipped)
+				continue
+			}
+			fmt.Printf("| %s | %s | %s | %d | %s |\n", x.name, ms(x.r.median), ms(x.r.p99), x.r.bytes, ms(x.r.cpuPerScrape))
+		}
+		fmt.Println()
+	}
+	fmt.Println("Targets:")
+	target := func(ok bool, text string) {
+		mark := "MET"
+		if !ok {
+			mark = "MISSED"
+		}
+		fmt.Printf("- %s: %s\n", mark, text)
+	}
+	if test.skipped == "" && test.floor.skipped == "" {
+		r := ratioOf(test.median, test.floor.median)
+		target(r <= 3, fmt.Sprintf("test domains: scrape within 3x of raw list+bulk (%.2fx)", r))
+		target(test.median < 50*time.Millisecond, fmt.Sprintf("test domains: scrape under 50 ms (median %s, p99 %s)", ms(test.median), ms(test.p99)))
+	}
+	if real.skipped == "" && real.floor.skipped == "" {
+		r := ratioOf(real.median, real.floor.median)
+		target(r <= 1.3, fmt.Sprintf("real guests: scrape within 1.3x of the raw bulk call (%.2fx)", r))
+		if p := real.peerComparison; p != nil && p.skipped == "" {
+			target(real.median < p.median, fmt.Sprintf("real guests: faster than %s (%s vs %s, %.2fx)", debianPeer, ms(real.median), ms(p.median), ratioOf(p.median, real.median)))
+		}
+	}
+}
