@@ -1,14 +1,18 @@
 // Command bench measures vadvisor on a real libvirtd and prints a Markdown
 // report:
 //
-//	go run ./bench [-only scrape] [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
+//	go run ./bench [-only scrape,events] [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
+//	               [-events 200] [-event-clients 5] [-event-spacing 50ms]
 //
 // Its parts, each of which can run alone with -only:
 //
 //   - scrape: vadvisor's /metrics against the floor (the raw libvirt calls
 //     it makes, through go-libvirt alone) and against the Debian
 //     prometheus-libvirt-exporter, on real TCG guests and on a 1000-domain
-//     test-driver node; the history sampler and the stats API.
+//     test-driver node; the history sampler and the stats API;
+//   - events: the delivery latency of lifecycle events to the stream
+//     clients of /api/v1.0/events?stream=true, while a guest is hung and
+//     /metrics and /api/v1.0/stats/?live=true are read without pause.
 //
 // It needs root and a machine where scripts/testbed.sh can run libvirtd.
 // Figures on a shared machine are noisy: read the ratios.
@@ -40,11 +44,11 @@ var (
 	domains = flag.Int("domains", 1000, "domains of the test-driver node")
 	scrapes = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
 	keep    = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
-	only    = flag.String("only", "", "run only these parts, comma-separated: scrape (default: all)")
+	only    = flag.String("only", "", "run only these parts, comma-separated: scrape, events (default: all)")
 )
 
 // parts are the benchmark's parts in the order they run.
-var parts = []string{"scrape"}
+var parts = []string{"scrape", "events"}
 
 func main() {
 	flag.Parse()
@@ -131,6 +135,9 @@ func run() error {
 			return err
 		}
 		sections = append(sections, show)
+	}
+	if sel["events"] {
+		sections = append(sections, eventsPart(bin).print)
 	}
 
 	host, _ := os.Hostname()
