@@ -1,8 +1,9 @@
 // Command bench measures vadvisor on a real libvirtd and prints a Markdown
 // report:
 //
-//	go run ./bench [-only scrape,events] [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
+//	go run ./bench [-only scrape,events,job] [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
 //	               [-events 200] [-event-clients 5] [-event-spacing 50ms]
+//	               [-job-scrapes 20] [-job-timeout 2s] [-job-delay 10ms] [-job-before REV]
 //
 // Its parts, each of which can run alone with -only:
 //
@@ -12,7 +13,10 @@
 //     test-driver node; the history sampler and the stats API;
 //   - events: the delivery latency of lifecycle events to the stream
 //     clients of /api/v1.0/events?stream=true, while a guest is hung and
-//     /metrics and /api/v1.0/stats/?live=true are read without pause.
+//     /metrics and /api/v1.0/stats/?live=true are read without pause;
+//   - job: the job collector's per-domain calls on a 1000-domain
+//     test-driver node, bounded to libvirtconn.Workers at a time: every
+//     scrape complete, none timed out.
 //
 // It needs root and a machine where scripts/testbed.sh can run libvirtd.
 // Figures on a shared machine are noisy: read the ratios.
@@ -44,11 +48,11 @@ var (
 	domains = flag.Int("domains", 1000, "domains of the test-driver node")
 	scrapes = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
 	keep    = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
-	only    = flag.String("only", "", "run only these parts, comma-separated: scrape, events (default: all)")
+	only    = flag.String("only", "", "run only these parts, comma-separated: scrape, events, job (default: all)")
 )
 
 // parts are the benchmark's parts in the order they run.
-var parts = []string{"scrape", "events"}
+var parts = []string{"scrape", "events", "job"}
 
 func main() {
 	flag.Parse()
@@ -99,11 +103,16 @@ func run() error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH); err != nil {
 		return err
 	}
-	logf("starting libvirtd and %d guests", *guests)
-	if err := command(root, "bash", "scripts/testbed.sh", guestPrefix, strconv.Itoa(*guests)); err != nil {
+	// The job part needs libvirtd only, not the guests.
+	running := 0
+	if sel["scrape"] || sel["events"] {
+		running = *guests
+	}
+	logf("starting libvirtd and %d guests", running)
+	if err := command(root, "bash", "scripts/testbed.sh", guestPrefix, strconv.Itoa(running)); err != nil {
 		return err
 	}
-	if !*keep {
+	if running > 0 && !*keep {
 		defer stopGuests()
 	}
 	version := libvirtVersion()
@@ -138,6 +147,9 @@ func run() error {
 	}
 	if sel["events"] {
 		sections = append(sections, eventsPart(bin).print)
+	}
+	if sel["job"] {
+		sections = append(sections, jobPart(root, dir, bin, nodeURI).print)
 	}
 
 	host, _ := os.Hostname()
