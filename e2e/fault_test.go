@@ -100,6 +100,7 @@ func newestSample(t *testing.T, p *Process, uuid string) time.Time {
 func TestHungGuestsBeyondRequestLimit(t *testing.T) {
 	exclusive(t)
 	names := testbed.Guests(t, faultPrefix, faultGuests)
+	testbed.StopWhenDone(t, names)
 	stuck, healthy := names[:faultStuck], names[faultStuck:]
 	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
 	before := waitComplete(t, p, names)

@@ -52,6 +52,18 @@ func Guests(t testing.TB, prefix string, count int) []string {
 	return names
 }
 
+// StopWhenDone stops the guests (virsh destroy, definitions and images
+// kept) when the test ends: for a test that runs more guests than the rest
+// of the suite needs, so that they do not load the host for the tests
+// after it. A later Guests starts them again.
+func StopWhenDone(t testing.TB, names []string) {
+	t.Cleanup(func() {
+		for _, name := range names {
+			exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+		}
+	})
+}
+
 // listedPrefix tells whether scripts/test-guest-prefixes lists prefix.
 func listedPrefix(t testing.TB, prefix string) bool {
 	t.Helper()
