@@ -150,7 +150,7 @@ func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
 	conn := testbed.Conn(t, "qemu+unix:///system?socket="+p.Path)
 	h := runHistory(t, conn, 100*time.Millisecond, time.Minute)
 	count := func() int { s, _ := h.Samples(id, nil); return len(s) }
-	waitFor(t, "3 samples", 5*time.Second, func() bool { return count() >= 3 })
+	waitFor(t, "3 samples", 30*time.Second, func() bool { return count() >= 3 })
 
 	p.Down()
 	waitFor(t, "the connection to drop", 5*time.Second, func() bool { return !conn.Connected() })
