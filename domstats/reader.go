@@ -183,7 +183,7 @@ func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domai
 			doms[i] = Decode(rec)
 		}
 		return doms, nil
-	case errors.Is(err, libvirtconn.ErrTimeout) && ctx.Err() == nil:
+	case errors.Is(err, libvirtconn.ErrTimeout):
 		// A guest whose monitor hangs holds the bulk call; our timed-out call
 		// still holds that guest's job, so reading each domain on its own
 		// with NOWAIT skips just that guest.
@@ -267,14 +267,14 @@ func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 			}
 			doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
 			switch {
-			case errors.Is(err, libvirtconn.ErrNoSlot) || (err != nil && !errors.Is(err, libvirtconn.ErrTimeout)):
-				mu.Lock()
-				again = append(again, i)
-				mu.Unlock()
-			case err != nil: // its own call hung: no retry waits for its job
+			case libvirtconn.Hung(err): // no retry waits for its job
 				r.mu.Lock()
 				r.stuck[dom.UUID] = true
 				r.mu.Unlock()
+			case err != nil:
+				mu.Lock()
+				again = append(again, i)
+				mu.Unlock()
 			}
 		})
 		if len(again) == 0 || round == eachRounds {

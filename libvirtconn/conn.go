@@ -257,6 +257,13 @@ func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call f
 	}
 }
 
+// Hung reports whether err says the call itself outlived its timeout (it
+// was made, and libvirt did not answer), rather than that it never got a
+// request slot or a connection.
+func Hung(err error) bool {
+	return errors.Is(err, ErrTimeout) && !errors.Is(err, ErrNoSlot)
+}
+
 // Workers is how many calls a fan-out over domains or pools makes at once:
 // one request slot fewer than the connection has, so that one stays free
 // for the history, the events and the other scrapes.
