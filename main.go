@@ -99,7 +99,12 @@ func run(args []string) int {
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
 	api.NewSpecs(conn, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.
-	api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *evHeartbeat, StreamBuffer: *evBuffer}, logger.With("component", "api")).Register(mux)
+	eventsAPI, err := api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *evHeartbeat, StreamBuffer: *evBuffer}, logger.With("component", "api"))
+	if err != nil {
+		logger.Error("bad event settings", "err", err)
+		return 2
+	}
+	eventsAPI.Register(mux)
 	ui.Register(mux, *metricsPath)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,15 +16,15 @@ import (
 
 const eventsPath = "/api/v1.0/events"
 
-// Defaults of EventsOptions.
 const (
-	DefaultHeartbeat         = 15 * time.Second
-	DefaultStreamBuffer      = 1000
-	DefaultMaxEventsReturned = 10
-	streamWriteTimeout       = 10 * time.Second
+	// maxEventsReturned is the max_events of a query that gives none.
+	maxEventsReturned  = 10
+	streamWriteTimeout = 10 * time.Second
 )
 
-// EventsOptions tunes the event streams; zero values take the defaults.
+// EventsOptions tunes the event streams (main's --events.* flags).
+// Heartbeat and StreamBuffer must be positive; a zero WriteTimeout means
+// 10 s.
 type EventsOptions struct {
 	// Heartbeat is how often an idle stream sends an empty line, so that
 	// proxies and clients can tell it from a dead one.
@@ -46,17 +47,17 @@ type Events struct {
 // NewEvents serves the events of store. Streams end when ctx ends: pass
 // the process's lifetime context, so that a graceful shutdown does not
 // wait for stream clients that never leave.
-func NewEvents(ctx context.Context, store *events.Store, opts EventsOptions, logger *slog.Logger) *Events {
+func NewEvents(ctx context.Context, store *events.Store, opts EventsOptions, logger *slog.Logger) (*Events, error) {
 	if opts.Heartbeat <= 0 {
-		opts.Heartbeat = DefaultHeartbeat
+		return nil, fmt.Errorf("event stream heartbeat must be positive, got %s", opts.Heartbeat)
 	}
-	if opts.StreamBuffer <= 0 {
-		opts.StreamBuffer = DefaultStreamBuffer
+	if opts.StreamBuffer < 1 {
+		return nil, fmt.Errorf("event stream buffer must be at least 1, got %d", opts.StreamBuffer)
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = streamWriteTimeout
 	}
-	return &Events{ctx: ctx, store: store, opts: opts, logger: logger}
+	return &Events{ctx: ctx, store: store, opts: opts, logger: logger}, nil
 }
 
 // Register adds /api/v1.0/events (and the same with a trailing slash).
@@ -87,7 +88,7 @@ var typeParams = func() map[string]events.Type {
 const knownEventParams = "stream, start_time, end_time, max_events, since, all_events and <type>_events"
 
 func parseEventsQuery(raw string) (eventsRequest, string) {
-	req := eventsRequest{limit: DefaultMaxEventsReturned}
+	req := eventsRequest{limit: maxEventsReturned}
 	query, err := url.ParseQuery(raw)
 	if err != nil {
 		return req, "malformed query: " + err.Error()

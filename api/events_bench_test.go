@@ -27,11 +27,11 @@ import (
 func BenchmarkEventsFanOut(b *testing.B) {
 	const clients = 100
 	perEvent := bytesPerStoredEvent(b) // first, on a quiet heap
-	store := mustStore(b, time.Hour, events.DefaultMaxEvents)
+	store := mustStore(b, time.Hour, maxEvents)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mux := http.NewServeMux()
-	NewEvents(ctx, store, EventsOptions{}, slog.New(slog.DiscardHandler)).Register(mux)
+	newEvents(b, ctx, store, EventsOptions{}, slog.New(slog.DiscardHandler)).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -137,12 +137,12 @@ func bytesPerStoredEvent(b *testing.B) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	store := mustStore(b, time.Hour, events.DefaultMaxEvents)
-	for i := 0; i < events.DefaultMaxEvents; i++ {
+	store := mustStore(b, time.Hour, maxEvents)
+	for i := 0; i < maxEvents; i++ {
 		store.Add(events.Event{Type: events.Type(i % 9), DomainName: "vm" + strconv.Itoa(i%50), DomainUUID: "00000000-0000-4000-8000-0000000000" + strconv.Itoa(10+i%50)})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(store)
-	return float64(after.HeapAlloc-before.HeapAlloc) / events.DefaultMaxEvents
+	return float64(after.HeapAlloc-before.HeapAlloc) / maxEvents
 }

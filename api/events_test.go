@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -37,13 +38,42 @@ type evLine struct {
 
 func (e evLine) String() string { return e.EventType + "/" + e.Reason }
 
+// maxEvents is main's --events.max-events default.
+const maxEvents = 100000
+
+// newEvents is NewEvents with main's defaults (--events.heartbeat 15s,
+// --events.stream-buffer 1000) for the options opts leaves zero.
+func newEvents(t testing.TB, ctx context.Context, store *events.Store, opts EventsOptions, logger *slog.Logger) *Events {
+	t.Helper()
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.StreamBuffer == 0 {
+		opts.StreamBuffer = 1000
+	}
+	e, err := NewEvents(ctx, store, opts, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestNewEventsRejectsBadOptions(t *testing.T) {
+	store := mustStore(t, time.Hour, 10)
+	for _, opts := range []EventsOptions{{Heartbeat: 0, StreamBuffer: 1}, {Heartbeat: -time.Second, StreamBuffer: 1}, {Heartbeat: time.Second, StreamBuffer: 0}} {
+		if _, err := NewEvents(t.Context(), store, opts, testbed.Logger(t)); err == nil {
+			t.Errorf("NewEvents(%+v) accepted", opts)
+		}
+	}
+}
+
 // eventsServer serves store over real HTTP; the API's lifetime context
 // is cancelled by stop (and when the test ends).
 func eventsServer(t *testing.T, store *events.Store, opts EventsOptions) (srv *httptest.Server, stop context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	mux := http.NewServeMux()
-	NewEvents(ctx, store, opts, testbed.Logger(t)).Register(mux)
+	newEvents(t, ctx, store, opts, testbed.Logger(t)).Register(mux)
 	srv = httptest.NewServer(mux)
 	t.Cleanup(func() { cancel(); srv.Close() })
 	return srv, cancel
@@ -62,7 +92,7 @@ func mustStore(t testing.TB, maxAge time.Duration, maxCount int) *events.Store {
 func liveEvents(t *testing.T) (*events.Store, *events.Subscriber) {
 	t.Helper()
 	conn := testbed.Conn(t, testbed.SystemURI)
-	store := mustStore(t, time.Hour, events.DefaultMaxEvents)
+	store := mustStore(t, time.Hour, maxEvents)
 	sub := events.NewSubscriber(conn, store, testbed.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -10,12 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Defaults of the store's limits (flags --events.retention, --events.max-events).
-const (
-	DefaultRetention = 24 * time.Hour
-	DefaultMaxEvents = 100000
-)
-
 // record is an event as stored: its ID is implied by its place in the ring,
 // and the names are interned, since a host has few domains and many events.
 type record struct {
@@ -39,7 +33,6 @@ type Store struct {
 	firstID uint64 // ID of ring[head]; the next ID is firstID+n
 	last    int64
 	subs    map[*Subscription]struct{}
-	closed  bool
 
 	received, reconciled map[Type]uint64
 	lagDrops             uint64
@@ -253,10 +246,6 @@ func (s *Store) subscribe(types TypeSet, buffer int, after *uint64) (*Subscripti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub.start = s.firstID + uint64(s.n) - 1
-	if s.closed {
-		close(sub.ch)
-		return sub, nil
-	}
 	s.subs[sub] = struct{}{}
 	if after == nil {
 		return sub, nil
@@ -303,17 +292,6 @@ func (s *Store) unsubscribe(sub *Subscription) {
 	if _, ok := s.subs[sub]; ok {
 		delete(s.subs, sub)
 		close(sub.ch)
-	}
-}
-
-// Close ends every subscription, and refuses new ones, so that streams
-// end on shutdown.
-func (s *Store) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for sub := range s.subs {
-		s.unsubscribe(sub)
 	}
 }
 
