@@ -69,12 +69,6 @@ func New(reader *domstats.Reader, interval, retention time.Duration, logger *slo
 	}, nil
 }
 
-// Interval is the sampling period.
-func (h *History) Interval() time.Duration { return h.interval }
-
-// Retention is how long samples are kept.
-func (h *History) Retention() time.Duration { return h.retention }
-
 // Run samples at every tick until ctx ends. Ticks sit on a fixed grid: a
 // slow reading makes the sampler skip the ticks it overran (a gap in the
 // history), never shift or bunch up the later ones.
