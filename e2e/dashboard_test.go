@@ -16,7 +16,7 @@ import (
 )
 
 // needsGuestOS lists the dashboard panels whose data only a guest OS can
-// give: the test guests boot no OS (TESTBED.md). The test requires these
+// give: the test guests boot no OS (scripts/testbed.sh). The test requires these
 // to be empty here, so that the list stays true.
 var needsGuestOS = map[string]string{
 	"Guest memory": "usable/unused/available come from the guest's virtio balloon driver; the test guests run only SeaBIOS",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Brings up a real libvirtd with tiny QEMU TCG guests (see TESTBED.md).
+# Brings up a real libvirtd with tiny QEMU TCG guests: 32 MiB, an empty
+# 32 MiB disk (they boot no OS, only SeaBIOS), a virtio NIC and balloon.
 # Idempotent: packages are installed only when missing, daemons started only
 # when not running, guests reused when already defined.
 #

@@ -1,5 +1,5 @@
 // Package testbed gives tests a real libvirtd with real TCG guests
-// (scripts/testbed.sh, see TESTBED.md). Tests that use it need root.
+// (scripts/testbed.sh). Tests that use it need root.
 package testbed
 
 import (
@@ -189,10 +189,10 @@ func TestNode(t testing.TB, prefix string, n int) string {
 	return "test+unix://" + path
 }
 
-// SampleInterval is 100ms, the history interval the tests of issue 3 ask
-// for, unless this machine runs so many guests that one bulk reading of
-// groups takes longer than half of that: then the interval grows so that
-// every tick still gets its sample.
+// SampleInterval is 100ms, a history interval short enough for the tests
+// to see many samples quickly, unless this machine runs so many guests
+// that one bulk reading of groups takes longer than half of that: then the
+// interval grows so that every tick still gets its sample.
 func SampleInterval(t testing.TB, conn *libvirtconn.Conn, groups libvirt.DomainStatsTypes) time.Duration {
 	t.Helper()
 	reader := domstats.NewReader(conn, groups)
