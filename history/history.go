@@ -15,6 +15,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/outage"
 )
 
 // StatsGroups are the bulk stats groups a sample needs; the shared reader
@@ -37,6 +38,7 @@ type History struct {
 
 	statsMu sync.Mutex
 	stats   counters
+	outage  outage.Log
 }
 
 type counters struct {
@@ -45,7 +47,6 @@ type counters struct {
 	samples      uint64
 	failures     uint64
 	missed       uint64
-	failing      bool
 }
 
 // New checks the settings; sampling starts with Run.
@@ -121,8 +122,7 @@ func (h *History) tick(ctx context.Context) {
 	h.stats.lastDuration = time.Since(begin)
 	h.stats.lastTime = r.Time
 	h.stats.samples++
-	if h.stats.failing {
-		h.stats.failing = false
+	if h.outage.Ended() {
 		h.logger.Info("history sampling resumed")
 	}
 }
@@ -132,12 +132,7 @@ func (h *History) failed(err error) {
 	h.statsMu.Lock()
 	defer h.statsMu.Unlock()
 	h.stats.failures++
-	if !h.stats.failing {
-		h.stats.failing = true
-		h.logger.Warn("history sampling paused: cannot read domain stats", "err", err)
-		return
-	}
-	h.logger.Debug("history sampling still paused", "err", err)
+	h.outage.Failed(h.logger, "history sampling paused: cannot read domain stats", "history sampling still paused", "err", err)
 }
 
 // Record appends a sample per active VM from a reading (Run records one

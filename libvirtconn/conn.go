@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/internal/outage"
 )
 
 // MaxInFlight bounds the calls outstanding on the connection. It stays below
@@ -45,6 +47,7 @@ type Conn struct {
 	logger    *slog.Logger
 	slots     chan struct{}
 	kick      chan struct{}
+	outage    outage.Log
 
 	mu        sync.Mutex
 	client    *libvirt.Libvirt
@@ -85,20 +88,14 @@ func (c *Conn) Timeout() time.Duration { return c.timeout }
 // Run keeps the connection up until ctx ends, then closes it.
 func (c *Conn) Run(ctx context.Context) {
 	backoff := minBackoff
-	failing := false
 	for {
 		client, dialer, err := c.dial()
 		if err != nil {
 			c.mu.Lock()
 			c.lastErr = fmt.Errorf("%w: %v", ErrNotConnected, err)
 			c.mu.Unlock()
-			// Logged once per outage, not on every retry.
-			if !failing {
-				c.logger.Warn("cannot connect to libvirt, retrying with backoff", "uri", c.URI(), "err", err)
-				failing = true
-			} else {
-				c.logger.Debug("libvirt still unreachable", "uri", c.URI(), "err", err, "backoff", backoff)
-			}
+			c.outage.Failed(c.logger, "cannot connect to libvirt, retrying with backoff", "libvirt still unreachable",
+				"uri", c.URI(), "err", err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
 				return
@@ -108,7 +105,8 @@ func (c *Conn) Run(ctx context.Context) {
 			backoff = min(backoff*2, maxBackoff)
 			continue
 		}
-		backoff, failing = minBackoff, false
+		backoff = minBackoff
+		c.outage.Ended()
 		c.mu.Lock()
 		c.client, c.dialer, c.abandoned = client, dialer, 0
 		c.connects++
