@@ -13,6 +13,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
+	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -39,7 +40,7 @@ func TestListMatchesVirsh(t *testing.T) {
 		var f []string
 		for u, d := range known {
 			if keep(d) {
-				f = append(f, formatUUID(u))
+				f = append(f, domstats.UUIDString(u))
 			}
 		}
 		sort.Strings(f)
