@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
 const (
@@ -132,7 +134,7 @@ func run() error {
 	if err := buildVadvisor(root, bin); err != nil {
 		return err
 	}
-	nodeURI, err := writeNode(dir, *domains)
+	nodeURI, err := testbed.WriteNode(dir, "bench", *domains)
 	if err != nil {
 		return err
 	}
@@ -269,26 +271,6 @@ func memTotal() string {
 	var kib int
 	fmt.Sscanf(string(data), "MemTotal: %d kB", &kib)
 	return fmt.Sprintf("%.0f GiB RAM", float64(kib)/(1<<20))
-}
-
-// writeNode writes a test-driver node file of n domains and returns its URI.
-func writeNode(dir string, n int) (string, error) {
-	var b strings.Builder
-	b.WriteString("<node>\n")
-	for i := range n {
-		fmt.Fprintf(&b, `<domain type='test'><name>bench%d</name><uuid>%08x-0000-4000-8000-%012x</uuid>
-<memory unit='KiB'>%d</memory><vcpu>%d</vcpu><os><type>hvm</type></os>
-<devices><disk type='file' device='disk'><source file='/guest/bench%d.img'/><target dev='vda' bus='virtio'/></disk>
-<interface type='bridge'><source bridge='br0'/><target dev='tst%d'/><mac address='52:54:00:%02x:%02x:%02x'/><model type='virtio'/></interface></devices>
-</domain>
-`, i, i, i, 1048576+i, 1+i%4, i, i, (i>>16)&0xff, (i>>8)&0xff, i&0xff)
-	}
-	b.WriteString("</node>\n")
-	path := filepath.Join(dir, "node.xml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return "", err
-	}
-	return "test+unix://" + path, nil
 }
 
 func stopGuests() {

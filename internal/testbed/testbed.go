@@ -167,6 +167,21 @@ func (w testWriter) Write(p []byte) (int, error) {
 // and returns a test+unix URI for it: a private, in-daemon set of domains.
 func TestNode(t testing.TB, prefix string, n int) string {
 	t.Helper()
+	dir := t.TempDir()
+	// libvirtd reads the file itself, so it must be able to reach it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uri, err := WriteNode(dir, prefix, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}
+
+// WriteNode writes the node file of TestNode into dir, which libvirtd
+// must be able to read, and returns its URI.
+func WriteNode(dir, prefix string, n int) (string, error) {
 	var b strings.Builder
 	b.WriteString("<node>\n")
 	for i := 0; i < n; i++ {
@@ -178,15 +193,11 @@ func TestNode(t testing.TB, prefix string, n int) string {
 `, prefix, i, i, i, 1048576+i, 1+i%4, prefix, i, i, (i>>16)&0xff, (i>>8)&0xff, i&0xff)
 	}
 	b.WriteString("</node>\n")
-	path := filepath.Join(t.TempDir(), "node.xml")
+	path := filepath.Join(dir, "node.xml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	// libvirtd reads the file itself, so it must be able to reach it.
-	if err := os.Chmod(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return "test+unix://" + path
+	return "test+unix://" + path, nil
 }
 
 // SampleInterval is 100ms, a history interval short enough for the tests
