@@ -27,15 +27,12 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # Passed by CI, e.g. --build-arg REVISION=$(git rev-parse HEAD); .git is
-# not needed in the build context.
+# not needed in the build context. The ldflags are .promu.yml's, filled in
+# by scripts/ldflags.sh.
 ARG REVISION=unknown
 ARG BRANCH=unknown
-RUN CGO_ENABLED=0 go build -trimpath -tags netgo -o /out/vadvisor -ldflags "-s -w \
-      -X github.com/prometheus/common/version.Version=$(cat VERSION) \
-      -X github.com/prometheus/common/version.Revision=${REVISION} \
-      -X github.com/prometheus/common/version.Branch=${BRANCH} \
-      -X github.com/prometheus/common/version.BuildUser=docker \
-      -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" .
+RUN CGO_ENABLED=0 go build -trimpath -tags netgo -o /out/vadvisor \
+      -ldflags "$(REVISION=${REVISION} BRANCH=${BRANCH} BUILD_USER=docker bash scripts/ldflags.sh)" .
 
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="vadvisor" \

@@ -4,17 +4,12 @@
 
 GO       ?= go
 DEMO_VMS ?= 3
-VERSION  := $(shell cat VERSION)
-REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -X github.com/prometheus/common/version.Version=$(VERSION) \
-            -X github.com/prometheus/common/version.Revision=$(REVISION) \
-            -X github.com/prometheus/common/version.Branch=$(BRANCH)
 
 .PHONY: build demo test bench lint
 
+# The version stamp: .promu.yml's ldflags, filled in by scripts/ldflags.sh.
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o vadvisor .
+	CGO_ENABLED=0 $(GO) build -ldflags "$$(bash scripts/ldflags.sh)" -o vadvisor .
 
 # A local libvirtd with a few tiny demo guests if none runs, then vadvisor on :8181.
 demo: build
