@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/vadvisor/vadvisor/events"
 )
 
@@ -79,7 +81,7 @@ func BenchmarkEventsFanOut(b *testing.B) {
 			io.Copy(io.Discard, resp.Body)
 		}()
 	}
-	for metricValue(b, store, "vadvisor_events_stream_clients") < clients {
+	for testutil.CollectAndCompare(store, streamClients(clients), "vadvisor_events_stream_clients") != nil {
 		time.Sleep(time.Millisecond)
 	}
 

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vadvisor/vadvisor/events"
 	"github.com/vadvisor/vadvisor/internal/testbed"
@@ -94,10 +94,7 @@ func liveEvents(t *testing.T) (*events.Store, *events.Subscriber) {
 	conn := testbed.Conn(t, testbed.SystemURI)
 	store := mustStore(t, time.Hour, maxEvents)
 	sub := events.NewSubscriber(conn, store, testbed.Logger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); sub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testbed.RunUntilCleanup(t, sub.Run)
 	waitFor(t, 10*time.Second, "the event subscription", sub.Subscribed)
 	return store, sub
 }
@@ -482,7 +479,11 @@ func TestEventsStreamLagLimit(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "dropped client", func() bool {
-		return metricValue(t, store, "vadvisor_events_stream_clients_dropped_total") == 1
+		return testutil.CollectAndCompare(store, strings.NewReader(`
+# HELP vadvisor_events_stream_clients_dropped_total Event stream clients disconnected for falling too far behind.
+# TYPE vadvisor_events_stream_clients_dropped_total counter
+vadvisor_events_stream_clients_dropped_total 1
+`), "vadvisor_events_stream_clients_dropped_total") == nil
 	})
 	// The client that kept up got everything.
 	kept := keeper.events(t, "", n, 10*time.Second)
@@ -534,7 +535,9 @@ func TestEventsStreamLagLimit(t *testing.T) {
 func TestEventsStreamEnds(t *testing.T) {
 	store := mustStore(t, time.Hour, 10)
 	srv, stop := eventsServer(t, store, EventsOptions{})
-	clients := func() float64 { return metricValue(t, store, "vadvisor_events_stream_clients") }
+	clients := func(n int) bool {
+		return testutil.CollectAndCompare(store, streamClients(n), "vadvisor_events_stream_clients") == nil
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+eventsPath+"?stream=true", nil)
@@ -542,10 +545,10 @@ func TestEventsStreamEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "connected client", func() bool { return clients() == 1 })
+	waitFor(t, 5*time.Second, "connected client", func() bool { return clients(1) })
 	cancel()
 	resp.Body.Close()
-	waitFor(t, 5*time.Second, "client gone", func() bool { return clients() == 0 })
+	waitFor(t, 5*time.Second, "client gone", func() bool { return clients(0) })
 
 	s := openStream(t, streamClient, srv, "")
 	stop()
@@ -559,26 +562,11 @@ func TestEventsStreamEnds(t *testing.T) {
 	}
 }
 
-// metricValue is the value of c's one series called name.
-func metricValue(t testing.TB, c prometheus.Collector, name string) float64 {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			m := mf.GetMetric()[0]
-			if g := m.GetGauge(); g != nil {
-				return g.GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+// streamClients is the exposition of n connected stream clients.
+func streamClients(n int) io.Reader {
+	return strings.NewReader(`# HELP vadvisor_events_stream_clients Event stream clients connected.
+# TYPE vadvisor_events_stream_clients gauge
+vadvisor_events_stream_clients ` + strconv.Itoa(n) + "\n")
 }
 
 // A guest killed while libvirtd is down shows up in the history as a
@@ -616,7 +604,11 @@ func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 		}
 	})
 	waitFor(t, 20*time.Second, "resubscription", func() bool {
-		return sub.Subscribed() && metricValue(t, sub, "vadvisor_events_libvirt_subscriptions_total") == 2
+		return sub.Subscribed() && testutil.CollectAndCompare(sub, strings.NewReader(`
+# HELP vadvisor_events_libvirt_subscriptions_total Subscriptions to libvirt's lifecycle events made; more than one means the connection was lost and events were reconciled.
+# TYPE vadvisor_events_libvirt_subscriptions_total counter
+vadvisor_events_libvirt_subscriptions_total 2
+`), "vadvisor_events_libvirt_subscriptions_total") == nil
 	})
 
 	// libvirtd may also list the killed guest as running for a while and

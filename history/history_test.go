@@ -1,14 +1,14 @@
 package history
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
@@ -32,32 +32,28 @@ func runHistory(t testing.TB, conn *libvirtconn.Conn, interval, retention time.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); h.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testbed.RunUntilCleanup(t, h.Run)
 	return h
 }
 
-// metric reads one of the history's own metrics.
+// metric is the value h exports for the series called name (one without
+// labels), as testutil formats it after the pedantic registry's checks.
 func metric(t *testing.T, h *History, name string) float64 {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(h)
-	families, err := reg.Gather()
+	text, err := testutil.CollectAndFormat(h, expfmt.TypeTextPlain, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range families {
-		if f.GetName() == name {
-			m := f.GetMetric()[0]
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
+	for line := range strings.Lines(string(text)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return m.GetGauge().GetValue()
+			return f
 		}
 	}
-	t.Fatalf("no metric %s", name)
+	t.Fatalf("no series %s in:\n%s", name, text)
 	return 0
 }
 
