@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -98,10 +97,7 @@ func newBed(t *testing.T, minRetention time.Duration) *bed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); h.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testbed.RunUntilCleanup(t, h.Run)
 	mux := http.NewServeMux()
 	NewStats(h, reader, testbed.Logger(t)).Register(mux)
 	NewSpecs(conn, testbed.Logger(t)).Register(mux)

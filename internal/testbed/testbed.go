@@ -144,11 +144,17 @@ func Running(t testing.TB, uri string, timeout time.Duration) *libvirtconn.Conn 
 	if err != nil {
 		t.Fatal(err)
 	}
+	RunUntilCleanup(t, conn.Run)
+	return conn
+}
+
+// RunUntilCleanup runs run on a goroutine until the test ends: cleanup
+// cancels its context and waits for it to return.
+func RunUntilCleanup(t testing.TB, run func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); conn.Run(ctx) }()
+	go func() { defer close(done); run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return conn
 }
 
 // Logger logs to the test's output.
