@@ -284,7 +284,7 @@ func (e *Events) serveStream(w http.ResponseWriter, r *http.Request, req eventsR
 			// Whatever else is already waiting goes out in the same flush.
 			b = b[:0]
 			for ok {
-				b = append(b, line.JSON()...)
+				b = append(b, line.JSON...)
 				last = line.ID
 				if len(lines) == 0 || len(b) >= 64<<10 {
 					break

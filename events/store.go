@@ -90,8 +90,8 @@ func (s *Store) Add(e Event) Event {
 		if !sub.types.Has(e.Type) {
 			continue
 		}
-		if line.encoded == nil {
-			line = Line{ID: e.ID, encoded: &encodedLine{event: e}}
+		if line.JSON == nil {
+			line = Line{ID: e.ID, JSON: e.AppendLine(nil)}
 		}
 		select {
 		case sub.ch <- line:
@@ -210,23 +210,10 @@ func (s *Store) Len() int {
 
 func (s *Store) evictAged() { s.evictOlderThan(s.now().UnixNano() - int64(s.maxAge)) }
 
-// Line is an event as the streams get it: encoded once for all of them,
-// by the first that writes it, not under the store's lock.
+// Line is an event encoded once for all the streams that want it.
 type Line struct {
-	ID      uint64
-	encoded *encodedLine
-}
-
-type encodedLine struct {
-	once  sync.Once
-	event Event
-	json  []byte
-}
-
-// JSON is the event as one NDJSON line, newline included.
-func (l Line) JSON() []byte {
-	l.encoded.once.Do(func() { l.encoded.json = l.encoded.event.AppendLine(nil) })
-	return l.encoded.json
+	ID   uint64
+	JSON []byte // one NDJSON line, newline included
 }
 
 // Subscription receives the events stored after it was made, through a

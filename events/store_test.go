@@ -124,7 +124,7 @@ func TestStoreFanOutDropsLaggingSubscriber(t *testing.T) {
 	}
 	var got []string
 	for line := range slow.Lines() {
-		got = append(got, string(line.JSON()))
+		got = append(got, string(line.JSON))
 	}
 	if !slow.Lagged() || len(got) != 2 {
 		t.Errorf("slow subscriber: lagged=%v after %d lines, want dropped after 2", slow.Lagged(), len(got))
