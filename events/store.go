@@ -27,6 +27,10 @@ type Store struct {
 	maxCount int
 	now      func() time.Time
 
+	// fanOut orders the fan-out of concurrent Adds by ID; it is taken
+	// before mu, and held while the event is encoded without mu.
+	fanOut sync.Mutex
+
 	mu      sync.Mutex
 	ring    []record
 	head, n int
@@ -66,11 +70,13 @@ func newStore(maxAge time.Duration, maxCount int, now func() time.Time) *Store {
 
 // Add stores e with the next ID and the current time (e's own are ignored),
 // hands it to every matching subscription without waiting for any, and
-// returns it as stored.
+// returns it as stored. The event is encoded for the streams once, and
+// not under the lock that queries and subscriptions wait for.
 func (s *Store) Add(e Event) Event {
 	now := s.now().UnixNano()
+	s.fanOut.Lock()
+	defer s.fanOut.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	// A clock stepping back must not break the time order that queries
 	// binary-search.
 	now = max(now, s.last)
@@ -85,13 +91,23 @@ func (s *Store) Add(e Event) Event {
 		s.received[e.Type]++
 	}
 
-	var line Line
+	var subs []*Subscription
 	for sub := range s.subs {
-		if !sub.types.Has(e.Type) {
-			continue
+		if sub.types.Has(e.Type) {
+			subs = append(subs, sub)
 		}
-		if line.JSON == nil {
-			line = Line{ID: e.ID, JSON: e.AppendLine(nil)}
+	}
+	s.mu.Unlock()
+	if len(subs) == 0 {
+		return e
+	}
+
+	line := Line{ID: e.ID, JSON: e.AppendLine(nil)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range subs {
+		if _, ok := s.subs[sub]; !ok {
+			continue // closed meanwhile
 		}
 		select {
 		case sub.ch <- line:
