@@ -26,6 +26,7 @@ import (
 	"github.com/vadvisor/vadvisor/api"
 	"github.com/vadvisor/vadvisor/collector"
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/events"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/libvirtconn"
@@ -79,7 +80,9 @@ func run(args []string) int {
 	// One reader for the scrapes and the history, so that their libvirt
 	// readings never collide; it reads what either needs.
 	reader := domstats.NewReader(conn, enabled.StatsGroups()|history.StatsGroups)
-	metrics := collector.New(conn, reader, enabled, logger.With("component", "collector"))
+	// One cache of parsed domain definitions for the collector and the API.
+	defs := domxml.New(conn)
+	metrics := collector.New(conn, reader, defs, enabled, logger.With("component", "collector"))
 	hist, err := history.New(reader, *histInterval, *histRetention, logger.With("component", "history"))
 	if err != nil {
 		logger.Error("bad history settings", "err", err)
@@ -97,7 +100,7 @@ func run(args []string) int {
 	mux := http.NewServeMux()
 	mux.Handle(*metricsPath, metrics.Handler(registry, *maxRequests, *scrapeMargin, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
-	api.NewSpecs(conn, logger.With("component", "api")).Register(mux)
+	api.NewSpecs(conn, defs, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.
 	eventsAPI, err := api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *evHeartbeat, StreamBuffer: *evBuffer}, logger.With("component", "api"))
 	if err != nil {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/xml"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/digitalocean/go-libvirt"
-	"libvirt.org/go/libvirtxml"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -24,12 +23,14 @@ const maxNameLen = 1024
 // Specs serves the domain definitions: libvirt's domain XML as JSON.
 type Specs struct {
 	conn   *libvirtconn.Conn
+	defs   *domxml.Cache
 	logger *slog.Logger
 }
 
-// NewSpecs reads the definitions over conn.
-func NewSpecs(conn *libvirtconn.Conn, logger *slog.Logger) *Specs {
-	return &Specs{conn: conn, logger: logger}
+// NewSpecs lists and looks up domains over conn, and reads their
+// definitions through defs, the cache the collector shares.
+func NewSpecs(conn *libvirtconn.Conn, defs *domxml.Cache, logger *slog.Logger) *Specs {
+	return &Specs{conn: conn, defs: defs, logger: logger}
 }
 
 // Register adds /api/v1.0/specs, /api/v1.0/specs/ and
@@ -41,7 +42,7 @@ func (s *Specs) Register(mux *http.ServeMux) {
 
 type spec struct {
 	uuid libvirt.UUID
-	def  *libvirtxml.Domain
+	def  *domxml.Definition
 }
 
 func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +67,11 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		doms = list
+		listed := make(map[libvirt.UUID]bool, len(list))
+		for _, d := range list {
+			listed[d.UUID] = true
+		}
+		s.defs.Retain(func(uuid libvirt.UUID) bool { return listed[uuid] })
 	case len(key) > maxNameLen:
 		writeError(w, http.StatusBadRequest, "domain name or uuid too long")
 		return
@@ -84,9 +90,12 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 
 	specs := make([]spec, 0, len(doms))
 	for _, dom := range doms {
-		text, err := libvirtconn.Do(ctx, s.conn, func(l *libvirt.Libvirt) (string, error) {
-			return l.DomainGetXMLDesc(dom, 0)
-		})
+		def, err := s.defs.Get(ctx, dom)
+		if errors.Is(err, domxml.ErrParse) {
+			s.logger.Warn("cannot parse a domain's XML", "domain", dom.Name, "err", err)
+			writeError(w, http.StatusInternalServerError, "cannot parse the XML of domain "+quote(dom.Name))
+			return
+		}
 		if err != nil {
 			if libvirt.IsNotFound(err) && key == "" {
 				continue // undefined since the listing
@@ -98,12 +107,6 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 			s.libvirtError(w, err)
 			return
 		}
-		def := &libvirtxml.Domain{}
-		if err := xml.Unmarshal([]byte(text), def); err != nil {
-			s.logger.Warn("cannot parse a domain's XML", "domain", dom.Name, "err", err)
-			writeError(w, http.StatusInternalServerError, "cannot parse the XML of domain "+quote(dom.Name))
-			return
-		}
 		specs = append(specs, spec{uuid: dom.UUID, def: def})
 	}
 
@@ -111,7 +114,7 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 	defer out.close()
 	var b []byte
 	for _, sp := range specs {
-		b = appendSpec(b[:0], reflect.ValueOf(sp.def))
+		b = appendSpec(b[:0], reflect.ValueOf(sp.def.Domain))
 		out.entry(sp.uuid, b)
 	}
 	out.end()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
@@ -16,7 +17,7 @@ func TestSpecs(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 2)
 	conn := testbed.Conn(t, testbed.SystemURI)
 	mux := http.NewServeMux()
-	NewSpecs(conn, testbed.Logger(t)).Register(mux)
+	NewSpecs(conn, domxml.New(conn), testbed.Logger(t)).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

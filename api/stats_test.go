@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
@@ -100,7 +101,7 @@ func newBed(t *testing.T, minRetention time.Duration) *bed {
 	testbed.RunUntilCleanup(t, h.Run)
 	mux := http.NewServeMux()
 	NewStats(h, reader, testbed.Logger(t)).Register(mux)
-	NewSpecs(conn, testbed.Logger(t)).Register(mux)
+	NewSpecs(conn, domxml.New(conn), testbed.Logger(t)).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &bed{url: srv.URL, interval: interval, retention: retention, history: h}
@@ -427,7 +428,7 @@ func TestLibvirtDown(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	NewStats(h, reader, testbed.Logger(t)).Register(mux)
-	NewSpecs(conn, testbed.Logger(t)).Register(mux)
+	NewSpecs(conn, domxml.New(conn), testbed.Logger(t)).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	for path, want := range map[string]int{

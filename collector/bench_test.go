@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -21,7 +22,7 @@ import (
 func benchScrape(b *testing.B, uri string) {
 	conn := testbed.Conn(b, uri)
 	enabled := Defaults()
-	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(b))
+	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(b))
 	handler := c.Handler(prometheus.NewRegistry(), 0, 0, testbed.Logger(b))
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")      // as Prometheus asks

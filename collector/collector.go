@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -117,13 +118,14 @@ type Collector struct {
 	logger  *slog.Logger
 }
 
-// New builds the collector over a shared connection and reader.
-func New(conn *libvirtconn.Conn, reader *domstats.Reader, enabled *Enabled, logger *slog.Logger) *Collector {
+// New builds the collector over a shared connection, reader and cache of
+// domain definitions.
+func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, enabled *Enabled, logger *slog.Logger) *Collector {
 	return &Collector{
 		conn:    conn,
 		reader:  reader,
 		enabled: enabled.list(),
-		specs:   newSpecCache(conn),
+		specs:   newSpecCache(defs),
 		logger:  logger,
 	}
 }

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
@@ -123,7 +124,7 @@ func newCollector(t testing.TB, uri string, names ...string) *Collector {
 	t.Helper()
 	conn := testbed.Conn(t, uri)
 	enabled := enableAll(names...)
-	return New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(t))
+	return New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(t))
 }
 
 func TestScrapeMatchesLibvirt(t *testing.T) {
@@ -268,7 +269,7 @@ func TestTestDriverNode(t *testing.T) {
 func TestUnreachableLibvirt(t *testing.T) {
 	conn := testbed.Running(t, "qemu:///system?socket=/nonexistent/sock", time.Second)
 	enabled := enableAll()
-	s := scrapeOnce(t, New(conn, domstats.NewReader(conn, enabled.StatsGroups()), enabled, testbed.Logger(t)))
+	s := scrapeOnce(t, New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(t)))
 	if got := s.must(t, "libvirt_up"); got != 0 {
 		t.Errorf("libvirt_up = %v, want 0", got)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/vadvisor/vadvisor/domstats"
 )
@@ -158,10 +159,11 @@ const novaXML = `<domain type='kvm'><name>instance-0001</name>
 </devices></domain>`
 
 func TestCannedGolden(t *testing.T) {
-	sp, err := parseSpec(novaXML)
-	if err != nil {
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(novaXML); err != nil {
 		t.Fatal(err)
 	}
+	sp := specOf(&def)
 	one := domstats.Decode(record("instance-0001", 1, 7, guestWithEverything))
 	off := domstats.Decode(record("stopped", 2, -1, "state.state=5\nstate.reason=2"))
 	c := &cannedCollector{

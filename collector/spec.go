@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -22,7 +23,8 @@ const specTTL = 5 * time.Minute
 
 // spec is what the collectors need from a domain's XML definition.
 type spec struct {
-	id                    int32 // domain id when fetched: a restart makes a new live XML
+	def                   *domxml.Definition // parsed from
+	id                    int32              // domain id when fetched: a restart makes a new live XML
 	fetched               time.Time
 	osType, arch, machine string
 	disks                 map[string]diskSpec // by target device
@@ -100,12 +102,8 @@ type novaInstance struct {
 	} `xml:"owner"`
 }
 
-// parseSpec extracts the facts the collectors export from a domain's XML.
-func parseSpec(doc string) (*spec, error) {
-	var d libvirtxml.Domain
-	if err := d.Unmarshal(doc); err != nil {
-		return nil, err
-	}
+// specOf extracts the facts the collectors export from a definition.
+func specOf(d *libvirtxml.Domain) *spec {
 	s := &spec{disks: map[string]diskSpec{}, ifaces: map[string]ifaceSpec{}}
 	if d.OS != nil && d.OS.Type != nil {
 		s.osType, s.arch, s.machine = d.OS.Type.Type, d.OS.Type.Arch, d.OS.Type.Machine
@@ -175,7 +173,7 @@ func parseSpec(doc string) (*spec, error) {
 	if d.Metadata != nil {
 		s.nova = parseNova(d.Metadata.XML)
 	}
-	return s, nil
+	return s
 }
 
 func parseNova(metadata string) *novaInstance {
@@ -202,15 +200,17 @@ func isNovaNamespace(ns string) bool {
 	return strings.HasPrefix(ns, "http://openstack.org/xmlns/libvirt/nova/")
 }
 
-// specCache keeps parsed definitions by domain uuid.
+// specCache keeps the specs by domain uuid, and decides when to read a
+// definition again; the definitions themselves come from the shared
+// cache of parsed domain XML.
 type specCache struct {
-	conn *libvirtconn.Conn
+	defs *domxml.Cache
 	mu   sync.Mutex
 	m    map[libvirt.UUID]*spec
 }
 
-func newSpecCache(conn *libvirtconn.Conn) *specCache {
-	return &specCache{conn: conn, m: map[libvirt.UUID]*spec{}}
+func newSpecCache(defs *domxml.Cache) *specCache {
+	return &specCache{defs: defs, m: map[libvirt.UUID]*spec{}}
 }
 
 // lookup returns the definitions of the domains, fetching those it lacks or
@@ -236,27 +236,27 @@ func (c *specCache) lookup(ctx context.Context, doms []domstats.Domain) map[libv
 		}
 	}
 	c.mu.Unlock()
+	c.defs.Retain(func(uuid libvirt.UUID) bool { return live[uuid] })
 
 	var mu sync.Mutex
 	libvirtconn.Each(len(stale), func(i int) {
 		d := stale[i]
-		doc, err := libvirtconn.Do(ctx, c.conn, func(l *libvirt.Libvirt) (string, error) {
-			return l.DomainGetXMLDesc(libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}, 0)
-		})
+		def, err := c.defs.Get(ctx, libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID})
 		if err != nil {
 			return
 		}
-		s, err := parseSpec(doc)
-		if err != nil {
-			return
+		c.mu.Lock()
+		s := c.m[d.UUID]
+		if s == nil || s.def != def { // else the same definition: its spec and info series stay
+			s = specOf(def.Domain)
+			s.def = def
+			c.m[d.UUID] = s
 		}
 		s.id, s.fetched = d.ID, now
+		c.mu.Unlock()
 		mu.Lock()
 		out[d.UUID] = s
 		mu.Unlock()
-		c.mu.Lock()
-		c.m[d.UUID] = s
-		c.mu.Unlock()
 	})
 	return out
 }
