@@ -136,6 +136,7 @@ func run(args []string) int {
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var running sync.WaitGroup
 	running.Go(func() { conn.Run(ctx) })
+	running.Go(func() { metrics.Run(ctx) })
 	running.Go(func() { hist.Run(ctx) })
 	running.Go(func() { subscriber.Run(ctx) })
 	serveErr := make(chan error, 1)

@@ -126,6 +126,7 @@ func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, en
 		reader:  reader,
 		enabled: enabled.list(),
 		specs:   newSpecCache(defs),
+		version: newVersionCache(),
 		logger:  logger,
 	}
 }

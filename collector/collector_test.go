@@ -356,3 +356,28 @@ func enableAll(names ...string) *Enabled {
 	}
 	return e
 }
+
+// The versions are read in the background once a scrape asks for them,
+// only while Run runs, and exported from then on.
+func TestVersionsReadByRun(t *testing.T) {
+	c := newCollector(t, testbed.TestNode(t, "tver", 1), "version")
+	if _, ok := scrapeOnce(t, c)["libvirt_versions_info"]; ok {
+		t.Fatal("versions exported before they were read")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := scrapeOnce(t, c)["libvirt_versions_info"]; ok {
+		t.Fatal("versions read without Run")
+	}
+	testbed.RunUntilCleanup(t, c.Run)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := scrapeOnce(t, c)
+		if _, ok := s.get("libvirt_versions_info", "hypervisor_type=TEST"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no libvirt_versions_info{hypervisor_type=TEST} 10s after Run started: %v", s["libvirt_versions_info"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -29,12 +29,18 @@ const versionTimeout = 30 * time.Second
 
 type versions struct{ hvType, hv, lib string }
 
-// versionCache reads the versions once per connection, in the background.
+// versionCache holds the versions read on a connection. A scrape that
+// finds them missing or read on an earlier connection asks Collector.Run
+// to read them, and goes on without waiting.
 type versionCache struct {
-	mu       sync.Mutex
-	conn     uint64 // connection the versions were read on
-	v        *versions
-	fetching bool
+	mu     sync.Mutex
+	conn   uint64 // connection the versions were read on
+	v      *versions
+	wanted chan uint64 // a connection whose versions a scrape asked for
+}
+
+func newVersionCache() versionCache {
+	return versionCache{wanted: make(chan uint64, 1)}
 }
 
 func updateVersion(s *scrape) error {
@@ -42,9 +48,11 @@ func updateVersion(s *scrape) error {
 	current := s.conn.Connects()
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	if vc.conn != current && !vc.fetching {
-		vc.fetching = true
-		go vc.fetch(s.conn, current)
+	if vc.conn != current {
+		select {
+		case vc.wanted <- current:
+		default: // already asked for
+		}
 	}
 	if vc.v == nil {
 		return nil // not read yet: nothing rather than a guess
@@ -53,8 +61,27 @@ func updateVersion(s *scrape) error {
 	return nil
 }
 
-func (vc *versionCache) fetch(conn *libvirtconn.Conn, connection uint64) {
-	v, err := libvirtconn.DoWithin(context.Background(), conn, versionTimeout, func(l *libvirt.Libvirt) (versions, error) {
+// Run reads the versions the scrapes ask for until ctx ends; without it
+// the version collector exports nothing.
+func (c *Collector) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case connection := <-c.version.wanted:
+			c.version.fetch(ctx, c.conn, connection)
+		}
+	}
+}
+
+func (vc *versionCache) fetch(ctx context.Context, conn *libvirtconn.Conn, connection uint64) {
+	vc.mu.Lock()
+	done := vc.conn == connection
+	vc.mu.Unlock()
+	if done {
+		return // asked again while being read
+	}
+	v, err := libvirtconn.DoWithin(ctx, conn, versionTimeout, func(l *libvirt.Libvirt) (versions, error) {
 		hvType, err := l.ConnectGetType()
 		if err != nil {
 			return versions{}, err
@@ -68,7 +95,6 @@ func (vc *versionCache) fetch(conn *libvirtconn.Conn, connection uint64) {
 	})
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	vc.fetching = false
 	if err == nil {
 		vc.v, vc.conn = &v, connection
 	}
