@@ -29,6 +29,7 @@ import (
 	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/events"
 	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/metricshttp"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 	"github.com/vadvisor/vadvisor/ui"
 )
@@ -98,7 +99,8 @@ func run(args []string) int {
 	registry.MustRegister(store, subscriber)
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, metrics.Handler(registry, *maxRequests, *scrapeMargin, logger))
+	mux.Handle(*metricsPath, metricshttp.Handler(registry, metrics.Gatherer,
+		metricshttp.Options{MaxRequests: *maxRequests, TimeoutOffset: *scrapeMargin}, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
 	api.NewSpecs(conn, defs, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.

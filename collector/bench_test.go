@@ -10,6 +10,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/internal/metricshttp"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -19,11 +20,23 @@ import (
 // it is built on, so that the ratio shows what the exporter adds. For a
 // profile: go test ./collector -run - -bench Scrape1000 -cpuprofile cpu.out
 
-func benchScrape(b *testing.B, uri string) {
+func benchScrape(b *testing.B, uri string) { benchScrapeWith(b, uri, false) }
+
+// benchScrapeWith gathers through a prometheus.Registry per scrape if
+// registry is set, to weigh it against Collector.Gatherer.
+func benchScrapeWith(b *testing.B, uri string, registry bool) {
 	conn := testbed.Conn(b, uri)
 	enabled := Defaults()
 	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(b))
-	handler := c.Handler(prometheus.NewRegistry(), 0, 0, testbed.Logger(b))
+	perScrape := c.Gatherer
+	if registry {
+		perScrape = func(ctx context.Context) prometheus.Gatherer {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(c.WithContext(ctx))
+			return reg
+		}
+	}
+	handler := metricshttp.Handler(prometheus.NewRegistry(), perScrape, metricshttp.Options{}, testbed.Logger(b))
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")      // as Prometheus asks
 	handler.ServeHTTP(httptest.NewRecorder(), req) // warm the definition cache, as on every scrape but the first
@@ -53,6 +66,9 @@ func benchRawBulk(b *testing.B, uri string, groups libvirt.DomainStatsTypes) {
 }
 
 func BenchmarkScrape1000TestDomains(b *testing.B) { benchScrape(b, testbed.TestNode(b, "bench", 1000)) }
+func BenchmarkScrapeRegistry1000TestDomains(b *testing.B) {
+	benchScrapeWith(b, testbed.TestNode(b, "bench", 1000), true)
+}
 func BenchmarkRawListBulk1000TestDomains(b *testing.B) {
 	benchRawBulk(b, testbed.TestNode(b, "bench", 1000), Defaults().StatsGroups())
 }

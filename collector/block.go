@@ -17,22 +17,25 @@ func init() {
 	})
 }
 
+// blockSubsystem names this file's metrics: libvirt_domain_block_stats_*.
+const blockSubsystem = "domain_block_stats"
+
 var (
-	blockInfo = gauge("libvirt_domain_block_stats_info", "Facts about a disk from the domain definition.",
+	blockInfo = gauge(blockSubsystem, "info", "Facts about a disk from the domain definition.",
 		"domain", "target_device", "disk_type", "target_bus", "driver_name", "driver_type", "driver_cache", "driver_discard",
 		"serial", "source_file", "source_protocol")
-	blockReadBytes  = counter("libvirt_domain_block_stats_read_bytes_total", "Bytes read.", "domain", "target_device")
-	blockReadReqs   = counter("libvirt_domain_block_stats_read_requests_total", "Read requests.", "domain", "target_device")
-	blockReadTime   = counter("libvirt_domain_block_stats_read_time_seconds_total", "Time spent reading.", "domain", "target_device")
-	blockWriteBytes = counter("libvirt_domain_block_stats_write_bytes_total", "Bytes written.", "domain", "target_device")
-	blockWriteReqs  = counter("libvirt_domain_block_stats_write_requests_total", "Write requests.", "domain", "target_device")
-	blockWriteTime  = counter("libvirt_domain_block_stats_write_time_seconds_total", "Time spent writing.", "domain", "target_device")
-	blockFlushReqs  = counter("libvirt_domain_block_stats_flush_requests_total", "Flush requests.", "domain", "target_device")
-	blockFlushTime  = counter("libvirt_domain_block_stats_flush_time_seconds_total", "Time spent flushing.", "domain", "target_device")
-	blockErrors     = counter("libvirt_domain_block_stats_errors_total", "I/O errors (where the hypervisor reports them).", "domain", "target_device")
-	blockCapacity   = gauge("libvirt_domain_block_stats_capacity_bytes", "Size of the disk as the guest sees it.", "domain", "target_device")
-	blockAllocation = gauge("libvirt_domain_block_stats_allocation_bytes", "Highest written offset of the disk image (its allocation).", "domain", "target_device")
-	blockPhysical   = gauge("libvirt_domain_block_stats_physical_bytes", "Size of the disk image on the host.", "domain", "target_device")
+	blockReadBytes  = counter(blockSubsystem, "read_bytes_total", "Bytes read.", "domain", "target_device")
+	blockReadReqs   = counter(blockSubsystem, "read_requests_total", "Read requests.", "domain", "target_device")
+	blockReadTime   = counter(blockSubsystem, "read_time_seconds_total", "Time spent reading.", "domain", "target_device")
+	blockWriteBytes = counter(blockSubsystem, "write_bytes_total", "Bytes written.", "domain", "target_device")
+	blockWriteReqs  = counter(blockSubsystem, "write_requests_total", "Write requests.", "domain", "target_device")
+	blockWriteTime  = counter(blockSubsystem, "write_time_seconds_total", "Time spent writing.", "domain", "target_device")
+	blockFlushReqs  = counter(blockSubsystem, "flush_requests_total", "Flush requests.", "domain", "target_device")
+	blockFlushTime  = counter(blockSubsystem, "flush_time_seconds_total", "Time spent flushing.", "domain", "target_device")
+	blockErrors     = counter(blockSubsystem, "errors_total", "I/O errors (where the hypervisor reports them).", "domain", "target_device")
+	blockCapacity   = gauge(blockSubsystem, "capacity_bytes", "Size of the disk as the guest sees it.", "domain", "target_device")
+	blockAllocation = gauge(blockSubsystem, "allocation_bytes", "Highest written offset of the disk image (its allocation).", "domain", "target_device")
+	blockPhysical   = gauge(blockSubsystem, "physical_bytes", "Size of the disk image on the host.", "domain", "target_device")
 )
 
 func updateBlock(s *scrape) error {

@@ -110,12 +110,13 @@ func (e *Enabled) StatsGroups() libvirt.DomainStatsTypes {
 // Collector is the libvirt collector. WithContext gives the per-scrape
 // prometheus.Collector.
 type Collector struct {
-	conn    *libvirtconn.Conn
-	reader  *domstats.Reader
-	enabled []subCollector
-	specs   *specCache
-	version versionCache
-	logger  *slog.Logger
+	conn     *libvirtconn.Conn
+	reader   *domstats.Reader
+	enabled  []subCollector
+	specs    *specCache
+	version  versionCache
+	logger   *slog.Logger
+	failures failureLog
 }
 
 // New builds the collector over a shared connection, reader and cache of
@@ -132,11 +133,12 @@ func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, en
 }
 
 var (
-	upMetric             = gauge(namespace+"_up", "Whether libvirt could be reached (1) or not (0).")
-	domainsMetric        = gauge(namespace+"_domains", "Number of domains, running or not.")
-	scrapeDurationMetric = gauge("vadvisor_scrape_collector_duration_seconds", "Time a sub-collector took in this scrape.", "collector")
-	scrapeSuccessMetric  = gauge("vadvisor_scrape_collector_success", "Whether a sub-collector succeeded in this scrape.", "collector")
-	readDurationMetric   = gauge("vadvisor_bulk_stats_duration_seconds", "Time the bulk stats reading of this scrape took.")
+	upMetric      = gauge("", "up", "Whether libvirt could be reached (1) or not (0).")
+	domainsMetric = gauge("", "domains", "Number of domains, running or not.")
+	// The exporter's own figures of the scrape.
+	scrapeDurationMetric = newMetric(prometheus.BuildFQName("vadvisor", "scrape", "collector_duration_seconds"), "Time a sub-collector took in this scrape.", prometheus.GaugeValue, "collector")
+	scrapeSuccessMetric  = newMetric(prometheus.BuildFQName("vadvisor", "scrape", "collector_success"), "Whether a sub-collector succeeded in this scrape.", prometheus.GaugeValue, "collector")
+	readDurationMetric   = newMetric(prometheus.BuildFQName("vadvisor", "bulk_stats", "duration_seconds"), "Time the bulk stats reading of this scrape took.", prometheus.GaugeValue)
 )
 
 // WithContext returns the collector for one scrape, bounded by ctx.
@@ -149,16 +151,21 @@ type scrapeCollector struct {
 	ctx context.Context
 }
 
-// Describe sends no descriptors: the collector is unchecked, as the series
-// depend on what libvirt returns.
-func (sc *scrapeCollector) Describe(chan<- *prometheus.Desc) {}
+// Describe sends the descriptors of every metric of the package, of the
+// enabled sub-collectors or not: a collector must describe all it may
+// send, and may describe more.
+func (sc *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for d := range families {
+		ch <- d
+	}
+}
 
 func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	c, ctx := sc.c, sc.ctx
 	s := &scrape{c: c, ctx: ctx, conn: c.conn, ch: ch}
 	s.reading, s.readErr = c.reader.Read(ctx)
 	if s.readErr != nil {
-		c.logger.Debug("bulk stats reading failed", "err", s.readErr)
+		c.failures.log(c.logger, "bulk stats reading failed", "", s.readErr)
 	} else {
 		domainsMetric.sendFloat(ch, float64(len(s.reading.Domains)))
 		readDurationMetric.sendFloat(ch, s.reading.Duration.Seconds())
@@ -177,12 +184,44 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			err := sub.update(s)
 			scrapeDurationMetric.sendFloat(ch, time.Since(start).Seconds(), sub.name)
 			scrapeSuccessMetric.sendFloat(ch, boolFloat(err == nil), sub.name)
-			if err != nil {
-				c.logger.Debug("collector failed", "collector", sub.name, "err", err)
+			if err != nil && err != s.readErr { // that one is logged above
+				c.failures.log(c.logger, "collector failed", sub.name, err)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// failureWarnEvery bounds the warnings of a failure that repeats on every
+// scrape: one a minute for each sub-collector (and the bulk reading), debug
+// lines in between.
+const failureWarnEvery = time.Minute
+
+type failureLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time // of the last warning, by sub-collector
+}
+
+func (f *failureLog) log(logger *slog.Logger, msg, collector string, err error) {
+	now := time.Now()
+	f.mu.Lock()
+	warn := now.Sub(f.last[collector]) >= failureWarnEvery
+	if warn {
+		if f.last == nil {
+			f.last = map[string]time.Time{}
+		}
+		f.last[collector] = now
+	}
+	f.mu.Unlock()
+	level := slog.LevelDebug
+	if warn {
+		level = slog.LevelWarn
+	}
+	if collector == "" {
+		logger.Log(context.Background(), level, msg, "err", err)
+		return
+	}
+	logger.Log(context.Background(), level, msg, "collector", collector, "err", err)
 }
 
 func (c *Collector) needSpecs() bool {

@@ -15,11 +15,14 @@ func init() {
 	})
 }
 
+// dirtyRateSubsystem names this file's metrics: libvirt_domain_dirty_rate_*.
+const dirtyRateSubsystem = "domain_dirty_rate"
+
 var (
-	dirtyRateStatus = gauge("libvirt_domain_dirty_rate_calc_status", "Dirty rate calculation: 0 not started, 1 measuring, 2 measured.", "domain")
-	dirtyRateStart  = gauge("libvirt_domain_dirty_rate_calc_start_timestamp_seconds", "When the last dirty rate calculation started.", "domain")
-	dirtyRatePeriod = gauge("libvirt_domain_dirty_rate_calc_period_seconds", "Length of the last dirty rate calculation.", "domain")
-	dirtyRate       = gauge("libvirt_domain_dirty_rate_bytes_per_second", "Memory dirty rate from the last calculation.", "domain")
+	dirtyRateStatus = gauge(dirtyRateSubsystem, "calc_status", "Dirty rate calculation: 0 not started, 1 measuring, 2 measured.", "domain")
+	dirtyRateStart  = gauge(dirtyRateSubsystem, "calc_start_timestamp_seconds", "When the last dirty rate calculation started.", "domain")
+	dirtyRatePeriod = gauge(dirtyRateSubsystem, "calc_period_seconds", "Length of the last dirty rate calculation.", "domain")
+	dirtyRate       = gauge(dirtyRateSubsystem, "bytes_per_second", "Memory dirty rate from the last calculation.", "domain")
 )
 
 func updateDirtyRate(s *scrape) error {

@@ -17,26 +17,29 @@ func init() {
 	})
 }
 
+// domainSubsystem names this file's metrics: libvirt_domain_*.
+const domainSubsystem = "domain"
+
 var (
-	domainInfo = gauge("libvirt_domain_info",
+	domainInfo = gauge(domainSubsystem, "info",
 		"Static facts about a domain; the uuid is the key of the REST API.",
 		"domain", "uuid", "os_type", "os_type_arch", "os_type_machine")
-	domainState = gauge("libvirt_domain_info_state",
+	domainState = gauge(domainSubsystem, "info_state",
 		"Domain state: 0 no state, 1 running, 2 blocked, 3 paused, 4 shutting down, 5 shut off, 6 crashed, 7 pm-suspended.",
 		"domain", "state_desc")
-	domainMaxMemory = gauge("libvirt_domain_info_maximum_memory_bytes",
+	domainMaxMemory = gauge(domainSubsystem, "info_maximum_memory_bytes",
 		"Maximum memory of a running domain.", "domain")
-	domainMemory = gauge("libvirt_domain_info_memory_usage_bytes",
+	domainMemory = gauge(domainSubsystem, "info_memory_usage_bytes",
 		"Memory currently given to a running domain (balloon size).", "domain")
-	domainVCPUs = gauge("libvirt_domain_info_virtual_cpus",
+	domainVCPUs = gauge(domainSubsystem, "info_virtual_cpus",
 		"Number of virtual CPUs of a running domain.", "domain")
-	domainCPUTime = counter("libvirt_domain_info_cpu_time_seconds_total",
+	domainCPUTime = counter(domainSubsystem, "info_cpu_time_seconds_total",
 		"CPU time used by a running domain.", "domain")
-	domainCPUUser = counter("libvirt_domain_cpu_user_seconds_total",
+	domainCPUUser = counter(domainSubsystem, "cpu_user_seconds_total",
 		"User CPU time used by a running domain's processes.", "domain")
-	domainCPUSystem = counter("libvirt_domain_cpu_system_seconds_total",
+	domainCPUSystem = counter(domainSubsystem, "cpu_system_seconds_total",
 		"System CPU time used by a running domain's processes.", "domain")
-	domainTimedOut = gauge("libvirt_domain_timed_out",
+	domainTimedOut = gauge(domainSubsystem, "timed_out",
 		"1 if libvirt could not give the domain's monitor-backed statistics in time (e.g. a hung guest); those series are then absent, never 0.",
 		"domain")
 )

@@ -17,17 +17,20 @@ func init() {
 	})
 }
 
+// ifaceSubsystem names this file's metrics: libvirt_domain_interface_stats_*.
+const ifaceSubsystem = "domain_interface_stats"
+
 var (
-	ifaceInfo = gauge("libvirt_domain_interface_stats_info", "Facts about a network interface from the domain definition.",
+	ifaceInfo = gauge(ifaceSubsystem, "info", "Facts about a network interface from the domain definition.",
 		"domain", "target_device", "interface_type", "source_bridge", "mac_address", "model_type", "mtu_size")
-	ifaceRxBytes = counter("libvirt_domain_interface_stats_receive_bytes_total", "Bytes received.", "domain", "target_device")
-	ifaceRxPkts  = counter("libvirt_domain_interface_stats_receive_packets_total", "Packets received.", "domain", "target_device")
-	ifaceRxErrs  = counter("libvirt_domain_interface_stats_receive_errors_total", "Receive errors.", "domain", "target_device")
-	ifaceRxDrops = counter("libvirt_domain_interface_stats_receive_drops_total", "Received packets dropped.", "domain", "target_device")
-	ifaceTxBytes = counter("libvirt_domain_interface_stats_transmit_bytes_total", "Bytes transmitted.", "domain", "target_device")
-	ifaceTxPkts  = counter("libvirt_domain_interface_stats_transmit_packets_total", "Packets transmitted.", "domain", "target_device")
-	ifaceTxErrs  = counter("libvirt_domain_interface_stats_transmit_errors_total", "Transmit errors.", "domain", "target_device")
-	ifaceTxDrops = counter("libvirt_domain_interface_stats_transmit_drops_total", "Transmitted packets dropped.", "domain", "target_device")
+	ifaceRxBytes = counter(ifaceSubsystem, "receive_bytes_total", "Bytes received.", "domain", "target_device")
+	ifaceRxPkts  = counter(ifaceSubsystem, "receive_packets_total", "Packets received.", "domain", "target_device")
+	ifaceRxErrs  = counter(ifaceSubsystem, "receive_errors_total", "Receive errors.", "domain", "target_device")
+	ifaceRxDrops = counter(ifaceSubsystem, "receive_drops_total", "Received packets dropped.", "domain", "target_device")
+	ifaceTxBytes = counter(ifaceSubsystem, "transmit_bytes_total", "Bytes transmitted.", "domain", "target_device")
+	ifaceTxPkts  = counter(ifaceSubsystem, "transmit_packets_total", "Packets transmitted.", "domain", "target_device")
+	ifaceTxErrs  = counter(ifaceSubsystem, "transmit_errors_total", "Transmit errors.", "domain", "target_device")
+	ifaceTxDrops = counter(ifaceSubsystem, "transmit_drops_total", "Transmitted packets dropped.", "domain", "target_device")
 )
 
 func updateInterface(s *scrape) error {

@@ -19,10 +19,13 @@ func init() {
 	})
 }
 
+// iothreadSubsystem names this file's metrics: libvirt_domain_iothread_*.
+const iothreadSubsystem = "domain_iothread"
+
 var (
-	iothreadPollMax    = gauge("libvirt_domain_iothread_poll_max_seconds", "Maximum polling time of the IOThread (0: polling off).", "domain", "iothread")
-	iothreadPollGrow   = gauge("libvirt_domain_iothread_poll_grow", "Polling time growth factor of the IOThread.", "domain", "iothread")
-	iothreadPollShrink = gauge("libvirt_domain_iothread_poll_shrink", "Polling time shrink divisor of the IOThread.", "domain", "iothread")
+	iothreadPollMax    = gauge(iothreadSubsystem, "poll_max_seconds", "Maximum polling time of the IOThread (0: polling off).", "domain", "iothread")
+	iothreadPollGrow   = gauge(iothreadSubsystem, "poll_grow", "Polling time growth factor of the IOThread.", "domain", "iothread")
+	iothreadPollShrink = gauge(iothreadSubsystem, "poll_shrink", "Polling time shrink divisor of the IOThread.", "domain", "iothread")
 )
 
 func updateIOThread(s *scrape) error {

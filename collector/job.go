@@ -18,10 +18,13 @@ func init() {
 	})
 }
 
+// jobSubsystem names this file's metrics: libvirt_domain_job_info_*.
+const jobSubsystem = "domain_job_info"
+
 var (
-	jobType          = gauge("libvirt_domain_job_info_type", "Job type: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled.", "domain")
-	jobTimeElapsed   = gauge("libvirt_domain_job_info_time_elapsed_seconds", "Time since the job started.", "domain")
-	jobTimeRemaining = gauge("libvirt_domain_job_info_time_remaining_seconds", "Estimated time until the job ends.", "domain")
+	jobType          = gauge(jobSubsystem, "type", "Job type: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled.", "domain")
+	jobTimeElapsed   = gauge(jobSubsystem, "time_elapsed_seconds", "Time since the job started.", "domain")
+	jobTimeRemaining = gauge(jobSubsystem, "time_remaining_seconds", "Estimated time until the job ends.", "domain")
 	jobBytes         = map[string]metric{}
 )
 
@@ -35,7 +38,7 @@ var jobByteFields = map[string]string{
 
 func init() {
 	for field, name := range jobByteFields {
-		jobBytes[field] = gauge("libvirt_domain_job_info_"+name+"_bytes", "Job progress: "+name+" in bytes.", "domain")
+		jobBytes[field] = gauge(jobSubsystem, name+"_bytes", "Job progress: "+name+" in bytes.", "domain")
 	}
 }
 

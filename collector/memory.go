@@ -16,24 +16,27 @@ func init() {
 	})
 }
 
+// memSubsystem names this file's metrics: libvirt_domain_memory_stats_*.
+const memSubsystem = "domain_memory_stats"
+
 var (
-	memCurrent = gauge("libvirt_domain_memory_stats_current_balloon_bytes", "Current balloon size.", "domain")
-	memMaximum = gauge("libvirt_domain_memory_stats_maximum_bytes", "Maximum balloon size.", "domain")
-	memRSS     = gauge("libvirt_domain_memory_stats_rss_bytes", "Resident set size of the domain's process on the host.", "domain")
-	memUsable  = gauge("libvirt_domain_memory_stats_usable_bytes", "Memory the guest can use without swapping (guest-reported).", "domain")
-	memUnused  = gauge("libvirt_domain_memory_stats_unused_bytes", "Memory the guest leaves unused (guest-reported).", "domain")
-	memAvail   = gauge("libvirt_domain_memory_stats_available_bytes", "Memory the guest sees (guest-reported).", "domain")
-	memCaches  = gauge("libvirt_domain_memory_stats_disk_caches_bytes", "Guest memory used for disk caches that can be reclaimed (guest-reported).", "domain")
+	memCurrent = gauge(memSubsystem, "current_balloon_bytes", "Current balloon size.", "domain")
+	memMaximum = gauge(memSubsystem, "maximum_bytes", "Maximum balloon size.", "domain")
+	memRSS     = gauge(memSubsystem, "rss_bytes", "Resident set size of the domain's process on the host.", "domain")
+	memUsable  = gauge(memSubsystem, "usable_bytes", "Memory the guest can use without swapping (guest-reported).", "domain")
+	memUnused  = gauge(memSubsystem, "unused_bytes", "Memory the guest leaves unused (guest-reported).", "domain")
+	memAvail   = gauge(memSubsystem, "available_bytes", "Memory the guest sees (guest-reported).", "domain")
+	memCaches  = gauge(memSubsystem, "disk_caches_bytes", "Guest memory used for disk caches that can be reclaimed (guest-reported).", "domain")
 	// Named and typed as the inovex exporter does, so dashboards keep working;
 	// they only ever grow.
-	memSwapIn   = gauge("libvirt_domain_memory_stats_swap_in_bytes", "Memory swapped in by the guest since boot (guest-reported).", "domain")
-	memSwapOut  = gauge("libvirt_domain_memory_stats_swap_out_bytes", "Memory swapped out by the guest since boot (guest-reported).", "domain")
-	memMajor    = counter("libvirt_domain_memory_stats_major_fault_total", "Major page faults in the guest (guest-reported).", "domain")
-	memMinor    = counter("libvirt_domain_memory_stats_minor_fault_total", "Minor page faults in the guest (guest-reported).", "domain")
-	memPgalloc  = counter("libvirt_domain_memory_stats_hugetlb_pgalloc_total", "Successful huge page allocations in the guest (guest-reported).", "domain")
-	memPgfail   = counter("libvirt_domain_memory_stats_hugetlb_pgfail_total", "Failed huge page allocations in the guest (guest-reported).", "domain")
-	memUpdated  = gauge("libvirt_domain_memory_stats_last_update_timestamp_seconds", "When the guest last reported its memory statistics.", "domain")
-	memUsedPerc = gauge("libvirt_domain_memory_stats_used_percent", "Share of the guest's memory in use: (available - usable) / available x 100 (guest-reported).", "domain")
+	memSwapIn   = gauge(memSubsystem, "swap_in_bytes", "Memory swapped in by the guest since boot (guest-reported).", "domain")
+	memSwapOut  = gauge(memSubsystem, "swap_out_bytes", "Memory swapped out by the guest since boot (guest-reported).", "domain")
+	memMajor    = counter(memSubsystem, "major_fault_total", "Major page faults in the guest (guest-reported).", "domain")
+	memMinor    = counter(memSubsystem, "minor_fault_total", "Minor page faults in the guest (guest-reported).", "domain")
+	memPgalloc  = counter(memSubsystem, "hugetlb_pgalloc_total", "Successful huge page allocations in the guest (guest-reported).", "domain")
+	memPgfail   = counter(memSubsystem, "hugetlb_pgfail_total", "Failed huge page allocations in the guest (guest-reported).", "domain")
+	memUpdated  = gauge(memSubsystem, "last_update_timestamp_seconds", "When the guest last reported its memory statistics.", "domain")
+	memUsedPerc = gauge(memSubsystem, "used_percent", "Share of the guest's memory in use: (available - usable) / available x 100 (guest-reported).", "domain")
 )
 
 func updateMemory(s *scrape) error {

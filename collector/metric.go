@@ -7,28 +7,34 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 )
 
-// metric is one family: its descriptor and type.
+// metric is one family: its descriptor and value type.
 type metric struct {
 	desc *prometheus.Desc
 	typ  prometheus.ValueType
 }
 
-func gauge(name, help string, labels ...string) metric {
-	return newMetric(name, help, dto.MetricType_GAUGE, prometheus.GaugeValue, labels)
+// gauge declares the gauge libvirt_<subsystem>_<name>.
+func gauge(subsystem, name, help string, labels ...string) metric {
+	return newMetric(prometheus.BuildFQName(namespace, subsystem, name), help, prometheus.GaugeValue, labels...)
 }
 
-func counter(name, help string, labels ...string) metric {
-	return newMetric(name, help, dto.MetricType_COUNTER, prometheus.CounterValue, labels)
+// counter declares the counter libvirt_<subsystem>_<name>.
+func counter(subsystem, name, help string, labels ...string) metric {
+	return newMetric(prometheus.BuildFQName(namespace, subsystem, name), help, prometheus.CounterValue, labels...)
 }
 
-// families holds the name, help and type of every descriptor of this
-// package, which client_golang keeps to itself, so that a scrape can be
-// gathered without a registry (see gather.go).
+// families holds the name, help and type of every metric of the package,
+// by descriptor (client_golang keeps them to itself): gather builds a
+// scrape's families from them, and Describe sends their descriptors.
 var families = map[*prometheus.Desc]*dto.MetricFamily{}
 
-func newMetric(name, help string, typ dto.MetricType, valueType prometheus.ValueType, labels []string) metric {
-	m := metric{prometheus.NewDesc(name, help, labels, nil), valueType}
-	families[m.desc] = &dto.MetricFamily{Name: &name, Help: &help, Type: &typ}
+func newMetric(fqName, help string, typ prometheus.ValueType, labels ...string) metric {
+	m := metric{prometheus.NewDesc(fqName, help, labels, nil), typ}
+	family := dto.MetricType_GAUGE
+	if typ == prometheus.CounterValue {
+		family = dto.MetricType_COUNTER
+	}
+	families[m.desc] = &dto.MetricFamily{Name: &fqName, Help: &help, Type: &family}
 	return m
 }
 

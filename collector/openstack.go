@@ -10,7 +10,10 @@ func init() {
 	})
 }
 
-var openstackInfo = gauge("libvirt_domain_openstack_info", "OpenStack Nova metadata of the domain.",
+// openstackSubsystem names this file's metrics: libvirt_domain_openstack_*.
+const openstackSubsystem = "domain_openstack"
+
+var openstackInfo = gauge(openstackSubsystem, "info", "OpenStack Nova metadata of the domain.",
 	"domain", "instance_id", "instance_name", "flavor_name", "project_id", "project_name", "user_id", "user_name")
 
 func updateOpenStack(s *scrape) error {

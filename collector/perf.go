@@ -15,12 +15,15 @@ func init() {
 	})
 }
 
+// perfSubsystem names this file's metrics: libvirt_domain_perf_*.
+const perfSubsystem = "domain_perf"
+
 var (
-	perfEvents = counter("libvirt_domain_perf_events_total",
+	perfEvents = counter(perfSubsystem, "events_total",
 		"Count of a perf event (cpu_cycles, instructions, cache_misses, ...).", "domain", "event")
-	perfCacheOccupancy = gauge("libvirt_domain_perf_cache_occupancy_bytes",
+	perfCacheOccupancy = gauge(perfSubsystem, "cache_occupancy_bytes",
 		"Last level cache used by the domain (perf event cmt).", "domain")
-	perfMemoryBandwidth = gauge("libvirt_domain_perf_memory_bandwidth_bytes_per_second",
+	perfMemoryBandwidth = gauge(perfSubsystem, "memory_bandwidth_bytes_per_second",
 		"Memory bandwidth used by the domain (perf events mbmt: scope total, mbml: scope local).", "domain", "scope")
 )
 

@@ -14,12 +14,15 @@ func init() {
 	})
 }
 
+// poolSubsystem names this file's metrics: libvirt_storage_pool_*.
+const poolSubsystem = "storage_pool"
+
 var (
-	poolState      = gauge("libvirt_storage_pool_state", "Pool state: 0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible.", "storage_pool")
-	poolCapacity   = gauge("libvirt_storage_pool_capacity_bytes", "Pool capacity.", "storage_pool")
-	poolAllocation = gauge("libvirt_storage_pool_allocation_bytes", "Pool allocation.", "storage_pool")
-	poolAvailable  = gauge("libvirt_storage_pool_available_bytes", "Free space in the pool.", "storage_pool")
-	poolTimedOut   = gauge("libvirt_storage_pool_timed_out", "1 if the pool's figures could not be read in time.", "storage_pool")
+	poolState      = gauge(poolSubsystem, "state", "Pool state: 0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible.", "storage_pool")
+	poolCapacity   = gauge(poolSubsystem, "capacity_bytes", "Pool capacity.", "storage_pool")
+	poolAllocation = gauge(poolSubsystem, "allocation_bytes", "Pool allocation.", "storage_pool")
+	poolAvailable  = gauge(poolSubsystem, "available_bytes", "Free space in the pool.", "storage_pool")
+	poolTimedOut   = gauge(poolSubsystem, "timed_out", "1 if the pool's figures could not be read in time.", "storage_pool")
 )
 
 type poolInfo struct {

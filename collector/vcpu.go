@@ -18,13 +18,16 @@ func init() {
 	})
 }
 
+// vcpuSubsystem names this file's metrics: libvirt_domain_vcpu_*.
+const vcpuSubsystem = "domain_vcpu"
+
 var (
-	vcpuCurrent = gauge("libvirt_domain_vcpu_current", "Number of online vCPUs.", "domain")
-	vcpuMaximum = gauge("libvirt_domain_vcpu_maximum", "Maximum number of vCPUs.", "domain")
-	vcpuState   = gauge("libvirt_domain_vcpu_state", "vCPU state: 0 offline, 1 running, 2 blocked.", "domain", "vcpu")
-	vcpuTime    = counter("libvirt_domain_vcpu_time_seconds_total", "Time the vCPU ran.", "domain", "vcpu")
-	vcpuWait    = counter("libvirt_domain_vcpu_wait_seconds_total", "Time the vCPU waited on I/O (where the hypervisor reports it).", "domain", "vcpu")
-	vcpuDelay   = counter("libvirt_domain_vcpu_delay_seconds_total", "Time the vCPU was runnable but waited for a host CPU (steal).", "domain", "vcpu")
+	vcpuCurrent = gauge(vcpuSubsystem, "current", "Number of online vCPUs.", "domain")
+	vcpuMaximum = gauge(vcpuSubsystem, "maximum", "Maximum number of vCPUs.", "domain")
+	vcpuState   = gauge(vcpuSubsystem, "state", "vCPU state: 0 offline, 1 running, 2 blocked.", "domain", "vcpu")
+	vcpuTime    = counter(vcpuSubsystem, "time_seconds_total", "Time the vCPU ran.", "domain", "vcpu")
+	vcpuWait    = counter(vcpuSubsystem, "wait_seconds_total", "Time the vCPU waited on I/O (where the hypervisor reports it).", "domain", "vcpu")
+	vcpuDelay   = counter(vcpuSubsystem, "delay_seconds_total", "Time the vCPU was runnable but waited for a host CPU (steal).", "domain", "vcpu")
 )
 
 func updateVCPU(s *scrape) error {

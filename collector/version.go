@@ -20,7 +20,7 @@ func init() {
 	})
 }
 
-var versionInfo = gauge("libvirt_versions_info", "Versions of the libvirt daemon and of the hypervisor it drives.",
+var versionInfo = gauge("", "versions_info", "Versions of the libvirt daemon and of the hypervisor it drives.",
 	"hypervisor_type", "hypervisor_running", "libvirtd_running")
 
 // versionTimeout bounds the version calls: libvirtd's QEMU driver takes
