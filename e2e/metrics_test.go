@@ -147,6 +147,8 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{[]string{"--libvirt.uri=qemu+carrier-pigeon://host/system"}, "unsupported transport"},
 		{[]string{"--libvirt.timeout=0s"}, "timeout must be positive"},
 		{[]string{"--libvirt.timeout=soon"}, `--libvirt.timeout: "soon" is not a duration`},
+		{[]string{"--events.heartbeat=0s"}, "heartbeat must be positive"},
+		{[]string{"--events.stream-buffer=0"}, "stream buffer must be at least 1"},
 	} {
 		out, err := exec.Command(binary, tc.args...).CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
