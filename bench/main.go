@@ -52,10 +52,17 @@ var (
 )
 
 // parts are the benchmark's parts in the order they run.
-var parts = []string{"scrape", "events", "job"}
+var parts = []string{"scrape", "cost", "events", "job"}
 
 func main() {
 	flag.Parse()
+	if *costCall != "" {
+		if err := plainCall(*costCall); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -cost-call:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -105,7 +112,7 @@ func run() error {
 	}
 	// The job part needs libvirtd only, not the guests.
 	running := 0
-	if sel["scrape"] || sel["events"] {
+	if sel["scrape"] || sel["cost"] || sel["events"] {
 		running = *guests
 	}
 	logf("starting libvirtd and %d guests", running)
@@ -144,6 +151,9 @@ func run() error {
 			return err
 		}
 		sections = append(sections, show)
+	}
+	if sel["cost"] {
+		sections = append(sections, costPart(bin).print)
 	}
 	if sel["events"] {
 		sections = append(sections, eventsPart(bin).print)

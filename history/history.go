@@ -51,7 +51,7 @@ type counters struct {
 // New checks the settings; sampling starts with Run.
 func New(reader *domstats.Reader, interval, retention time.Duration, logger *slog.Logger) (*History, error) {
 	if interval <= 0 {
-		return nil, fmt.Errorf("history interval must be positive, got %s", interval)
+		return nil, fmt.Errorf("history interval must be positive (or 0 to turn the history off), got %s", interval)
 	}
 	if retention < interval {
 		return nil, fmt.Errorf("history retention (%s) must be at least the interval (%s)", retention, interval)
@@ -175,6 +175,18 @@ func (h *History) Record(r *domstats.Reading) {
 			delete(h.rings, id)
 		}
 	}
+}
+
+// Newest is the time of the newest reading recorded (zero before the
+// first): every VM's samples up to it are in place, so a client that
+// reads only what is newer than it next time misses nothing.
+func (h *History) Newest() time.Time {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, h.last).UTC()
 }
 
 // UUIDs lists the VMs that have samples, in byte order.
