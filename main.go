@@ -78,7 +78,7 @@ func run(args []string) int {
 	)
 	// One reader for the scrapes and the history, so that their libvirt
 	// readings never collide; it reads what either needs.
-	reader := domstats.NewReader(conn, enabled.StatsGroups()|history.StatsGroups)
+	reader := domstats.NewReader(conn, enabled.StatsGroups())
 	metrics := collector.New(conn, reader, enabled, logger.With("component", "collector"))
 	var hist *history.History // nil: the history is off
 	if *histInterval != 0 {

@@ -170,7 +170,7 @@ func between(samples []history.Sample, from, until time.Time) []history.Sample {
 
 // serveLive answers with one sample per active VM from a fresh reading.
 func (s *Stats) serveLive(w http.ResponseWriter, r *http.Request, id libvirt.UUID, one bool) {
-	reading, err := s.reader.Read(r.Context())
+	reading, err := s.reader.ReadSample(r.Context())
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.logger.Debug("live stats request failed", "err", err)

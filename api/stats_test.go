@@ -91,8 +91,8 @@ type bed struct {
 func newBed(t *testing.T, minRetention time.Duration) *bed {
 	t.Helper()
 	conn := testbed.Conn(t, testbed.SystemURI)
-	interval := testbed.SampleInterval(t, conn, history.StatsGroups)
-	reader := domstats.NewReader(conn, history.StatsGroups)
+	interval := testbed.SampleInterval(t, conn, domstats.SampleGroups)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	retention := max(20*interval, minRetention)
 	h, err := history.New(reader, interval, retention, testbed.Logger(t))
 	if err != nil {
@@ -472,7 +472,7 @@ func TestBadRequests(t *testing.T) {
 // history is still served.
 func TestLibvirtDown(t *testing.T) {
 	conn := testbed.Running(t, "qemu+unix:///system?socket=/nonexistent/libvirt-sock", time.Second)
-	reader := domstats.NewReader(conn, history.StatsGroups)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	h, err := history.New(reader, time.Second, time.Minute, testbed.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -503,7 +503,7 @@ func TestLibvirtDown(t *testing.T) {
 func TestHistoryOff(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 1)
 	conn := testbed.Conn(t, testbed.SystemURI)
-	reader := domstats.NewReader(conn, history.StatsGroups)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	mux := http.NewServeMux()
 	NewStats(nil, reader, testbed.Logger(t)).Register(mux)
 	NewHost(conn, reader, nil).Register(mux)

@@ -30,7 +30,9 @@ var (
 	costOnly   = flag.String("cost-subjects", "", "cost part: run only the subjects whose name contains one of these comma-separated words")
 	// costCall makes this program the client of a plain subject: it makes
 	// the bulk call for these groups once a second until killed.
-	costCall = flag.String("cost-call", "", "internal: make the bulk call for these comma-separated groups once a second")
+	costCall   = flag.String("cost-call", "", "internal: make the call of this choice (see callChoices) once a second")
+	callWindow = flag.Duration("cost-call-window", 5*time.Second, "cost part: how long each call is made back to back")
+	callIdle   = flag.Duration("cost-call-idle", 3*time.Second, "cost part: the idle window before each call's")
 )
 
 // statsGroups names the bulk call's groups as virsh domstats does.
@@ -66,24 +68,115 @@ func parseGroups(list string) (libvirt.DomainStatsTypes, error) {
 }
 
 // plainCall is the child's loop: one NOWAIT bulk call a second, on the
-// read-only socket, as `virsh -r domstats --nowait` would make it.
-func plainCall(list string) error {
-	groups, err := parseGroups(list)
+// read-only socket, as `virsh -r domstats --nowait` would make it; or,
+// for "each:" and a list of per-domain calls, those calls for every
+// running domain, one after the other, once a second.
+func plainCall(choice string) error {
+	l, err := dialLibvirt(libvirtconn.ReadOnlySocket, systemURI)
 	if err != nil {
 		return err
 	}
-	l, err := dialLibvirt(libvirtconn.ReadOnlySocket, systemURI)
+	once, err := callFunc(l, choice)
 	if err != nil {
 		return err
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range tick.C {
-		if _, err := l.ConnectGetAllDomainStats(nil, uint32(groups), uint32(libvirt.ConnectGetAllDomainsStatsNowait)); err != nil {
+		if err := once(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// callFunc makes one bulk call for a list of groups, or the per-domain
+// calls of an "each:" list for every running domain.
+func callFunc(l *libvirt.Libvirt, choice string) (func() error, error) {
+	if calls, ok := strings.CutPrefix(choice, "each:"); ok {
+		return perDomainCalls(l, strings.Split(calls, ","))
+	}
+	groups, err := parseGroups(choice)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		_, err := l.ConnectGetAllDomainStats(nil, uint32(groups), uint32(libvirt.ConnectGetAllDomainsStatsNowait))
+		return err
+	}, nil
+}
+
+// perDomainCalls makes the named per-domain calls for every running
+// domain (their devices as the bulk call names them at the start).
+func perDomainCalls(l *libvirt.Libvirt, calls []string) (func() error, error) {
+	recs, err := l.ConnectGetAllDomainStats(nil, uint32(libvirt.DomainStatsInterface|libvirt.DomainStatsBlock), uint32(libvirt.ConnectGetAllDomainsStatsActive))
+	if err != nil {
+		return nil, err
+	}
+	type dom struct {
+		d             libvirt.Domain
+		disks, ifaces []string
+	}
+	var doms []dom
+	for _, rec := range recs {
+		d := dom{d: rec.Dom}
+		for _, p := range rec.Params {
+			if v, ok := p.Value.I.(string); ok && strings.HasSuffix(p.Field, ".name") {
+				if strings.HasPrefix(p.Field, "block.") {
+					d.disks = append(d.disks, v)
+				} else {
+					d.ifaces = append(d.ifaces, v)
+				}
+			}
+		}
+		doms = append(doms, d)
+	}
+	each := map[string]func(d dom) error{
+		"info": func(d dom) error { _, _, _, _, _, err := l.DomainGetInfo(d.d); return err },
+		"cpustats": func(d dom) error {
+			_, _, err := l.DomainGetCPUStats(d.d, 3, -1, 1, 0)
+			return err
+		},
+		"vcpus": func(d dom) error { _, _, err := l.DomainGetVcpus(d.d, 64, 0); return err },
+		"memory": func(d dom) error {
+			_, err := l.DomainMemoryStats(d.d, uint32(libvirt.DomainMemoryStatNr), 0)
+			return err
+		},
+		"blockstats": func(d dom) error {
+			for _, disk := range d.disks {
+				if _, _, err := l.DomainBlockStatsFlags(d.d, disk, 16, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		"iface": func(d dom) error {
+			for _, n := range d.ifaces {
+				if _, _, _, _, _, _, _, _, err := l.DomainInterfaceStats(d.d, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	var fns []func(d dom) error
+	for _, c := range calls {
+		fn, ok := each[c]
+		if !ok {
+			return nil, fmt.Errorf("unknown per-domain call %q", c)
+		}
+		fns = append(fns, fn)
+	}
+	return func() error {
+		for _, d := range doms {
+			for _, fn := range fns {
+				if err := fn(d); err != nil {
+					return fmt.Errorf("%s: %w", d.d.Name, err)
+				}
+			}
+		}
+		return nil
+	}, nil
 }
 
 // costSubject is something that watches the host; start runs it and
@@ -102,9 +195,84 @@ type costRow struct {
 
 type costResult struct {
 	guests  int
+	calls   []callCost
 	rows    []*costRow
 	idle    []time.Duration // the idle host's CPU per second, every idle window
 	skipped string
+}
+
+// callChoices are the sources of the figures measured one by one: bulk
+// calls by groups, and the per-domain calls (for every running domain).
+var callChoices = []string{
+	"state", "state,interface", "state,cpu-total", "state,vcpu", "state,balloon", "state,block",
+	"state,balloon,interface,block", sixGroups,
+	"each:info", "each:cpustats", "each:vcpus", "each:cpustats,vcpus", "each:memory", "each:blockstats", "each:iface",
+}
+
+// callCost is what one call (or one round of per-domain calls) costs
+// libvirtd and the guests' QEMU processes.
+type callCost struct {
+	name           string
+	calls          int
+	latency        time.Duration // median
+	libvirtd, qemu time.Duration // CPU per call, above idle
+	skipped        string
+}
+
+// measureCalls makes each choice's call back to back for callWindow: the
+// calls' CPU then stands far above the host's noise. The idle rate, taken
+// just before, is subtracted.
+func measureCalls() []callCost {
+	var out []callCost
+	l, err := dialLibvirt(libvirtconn.ReadOnlySocket, systemURI)
+	if err != nil {
+		return []callCost{{name: "all", skipped: err.Error()}}
+	}
+	defer l.Disconnect()
+	for _, choice := range callChoices {
+		c := callCost{name: choice}
+		once, err := callFunc(l, choice)
+		if err != nil {
+			c.skipped = err.Error()
+			out = append(out, c)
+			continue
+		}
+		logf("cost per call: %s", choice)
+		daemon, guests := libvirtdPID(), qemuPIDs()
+		cpuOf := func() (d, q time.Duration) {
+			for _, pid := range guests {
+				q += procCPU(pid)
+			}
+			return procCPU(daemon), q
+		}
+		d0, q0 := cpuOf()
+		idleStart := time.Now()
+		time.Sleep(*callIdle)
+		d1, q1 := cpuOf()
+		idle := time.Since(idleStart)
+		var times []time.Duration
+		start := time.Now()
+		for time.Since(start) < *callWindow || len(times) < 3 {
+			t0 := time.Now()
+			if err := once(); err != nil {
+				c.skipped = err.Error()
+				break
+			}
+			times = append(times, time.Since(t0))
+		}
+		busy := time.Since(start)
+		d2, q2 := cpuOf()
+		if c.skipped == "" {
+			scale := float64(busy) / float64(idle)
+			n := time.Duration(len(times))
+			c.calls = len(times)
+			c.latency, _ = percentiles(times)
+			c.libvirtd = (d2 - d1 - time.Duration(float64(d1-d0)*scale)) / n
+			c.qemu = (q2 - q1 - time.Duration(float64(q1-q0)*scale)) / n
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func costPart(bin string) *costResult {
@@ -114,6 +282,7 @@ func costPart(bin string) *costResult {
 		r.skipped = err.Error()
 		return r
 	}
+	r.calls = measureCalls()
 	subjects := costSubjects(bin, self)
 	for _, s := range subjects {
 		r.rows = append(r.rows, &costRow{name: s.name})
@@ -168,10 +337,6 @@ func costSubjects(bin, self string) []costSubject {
 			}
 			return startExporter(debianPeer, 15*time.Second, []string{"--libvirt.uri=" + systemURI})
 		}},
-	}
-	for _, groups := range []string{"state", "state,interface", "state,cpu-total", "state,vcpu", "state,balloon", "state,block",
-		"state,cpu-total,vcpu,interface", "state,cpu-total,balloon,vcpu,interface"} {
-		all = append(all, costSubject{"bulk call once a second: " + groups, call(groups)})
 	}
 	if *costOnly == "" {
 		return all
@@ -261,26 +426,24 @@ func hostCPUPerSecond(extra int) time.Duration {
 	return time.Duration(float64(used) / took.Seconds())
 }
 
-// qemuPIDs are the processes whose command name starts with qemu-system.
+// qemuPIDs are the QEMU processes of the benchmark's guests (others, a
+// test's, may come and go on a shared host).
 func qemuPIDs() []int {
 	var pids []int
-	matches, _ := filepath.Glob("/proc/[0-9]*/comm")
+	matches, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, m := range matches {
-		comm, err := os.ReadFile(m)
-		if err != nil || !strings.HasPrefix(string(comm), "qemu-system") {
+		cmdline, err := os.ReadFile(m)
+		if err != nil || !strings.HasPrefix(string(cmdline), "/usr/bin/qemu-system") || !strings.Contains(string(cmdline), "guest="+guestPrefix) {
 			continue
 		}
 		var pid int
-		fmt.Sscanf(m, "/proc/%d/comm", &pid)
+		fmt.Sscanf(m, "/proc/%d/cmdline", &pid)
 		pids = append(pids, pid)
 	}
 	return pids
 }
 
-func runningGuests() int {
-	out, _ := exec.Command("virsh", "-r", "-c", systemURI, "list", "--name").Output()
-	return len(strings.Fields(string(out)))
-}
+func runningGuests() int { return len(qemuPIDs()) }
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
@@ -295,7 +458,21 @@ func (r *costResult) print() {
 		fmt.Printf("Skipped: %s.\n", r.skipped)
 		return
 	}
-	fmt.Printf("CPU of libvirtd, every QEMU process and the client (the exporter, or the process making the plain call) above the idle host, with %d running guests; windows of %s, median of %d rounds. The idle host itself: %s of a core (median of %d idle windows; range %s to %s).\n\n",
+	fmt.Printf("### What each source costs\n\nlibvirtd's and the guests' QEMU CPU per call (for per-domain calls: per round over every running domain), from calls made back to back for %s, less the idle rate measured for %s just before; with %d running guests.\n\n", *callWindow, *callIdle, r.guests)
+	fmt.Println("| call | calls | latency (median) | libvirtd CPU per call | QEMU CPU per call | together | per guest |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, c := range r.calls {
+		if c.skipped != "" {
+			fmt.Printf("| %s | skipped: %s | | | | | |\n", c.name, c.skipped)
+			continue
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s |\n", c.name, c.calls, ms(c.latency), ms(c.libvirtd), ms(c.qemu), ms(c.libvirtd+c.qemu), ms((c.libvirtd+c.qemu)/time.Duration(max(r.guests, 1))))
+	}
+	fmt.Printf("\n### Watching the guests once a second\n\n")
+	if len(r.idle) == 0 {
+		return
+	}
+	fmt.Printf("CPU of libvirtd, the guests' QEMU processes and the client (the exporter, or the process making the plain call) above the idle host, with %d running guests; windows of %s, median of %d rounds. The idle host itself: %s of a core (median of %d idle windows; range %s to %s).\n\n",
 		r.guests, *costWindow, *costRounds, pct(median(r.idle)), len(r.idle), pct(slices.Min(r.idle)), pct(slices.Max(r.idle)))
 	var plain time.Duration
 	for _, row := range r.rows {
@@ -308,6 +485,9 @@ func (r *costResult) print() {
 	for _, row := range r.rows {
 		if row.skipped != "" {
 			fmt.Printf("| %s | skipped: %s | | | |\n", row.name, row.skipped)
+			continue
+		}
+		if len(row.perSec) == 0 {
 			continue
 		}
 		m := median(row.perSec)

@@ -17,11 +17,6 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 )
 
-// StatsGroups are the bulk stats groups a sample needs; the shared reader
-// must read at least these.
-const StatsGroups = libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon |
-	libvirt.DomainStatsVCPU | libvirt.DomainStatsInterface | libvirt.DomainStatsBlock
-
 // History samples all active VMs and keeps each one's recent samples.
 type History struct {
 	reader    *domstats.Reader
@@ -55,9 +50,6 @@ func New(reader *domstats.Reader, interval, retention time.Duration, logger *slo
 	}
 	if retention < interval {
 		return nil, fmt.Errorf("history retention (%s) must be at least the interval (%s)", retention, interval)
-	}
-	if missing := StatsGroups &^ reader.Groups(); missing != 0 {
-		return nil, fmt.Errorf("the stats reader lacks groups the history needs (%#x)", uint32(missing))
 	}
 	return &History{
 		reader:    reader,
@@ -112,7 +104,7 @@ func (h *History) tick(ctx context.Context) {
 	h.mu.RUnlock()
 	if r == nil || time.Since(r.Time) > h.interval/2 || r.Time.UnixNano() <= last {
 		var err error
-		r, err = h.reader.Read(ctx)
+		r, err = h.reader.ReadSample(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
