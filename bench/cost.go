@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/libvirtconn"
@@ -48,7 +49,11 @@ var statsGroups = []struct {
 	{"block", libvirt.DomainStatsBlock},
 }
 
-const sixGroups = "state,cpu-total,balloon,vcpu,interface,block"
+const (
+	sixGroups = "state,cpu-total,balloon,vcpu,interface,block"
+	// sampleCalls are the calls of a vAdvisor sample reading, made plainly.
+	sampleCalls = "state,balloon,interface,block+each:cpustats,vcpus"
+)
 
 func parseGroups(list string) (libvirt.DomainStatsTypes, error) {
 	var g libvirt.DomainStatsTypes
@@ -93,6 +98,22 @@ func plainCall(choice string) error {
 // callFunc makes one bulk call for a list of groups, or the per-domain
 // calls of an "each:" list for every running domain.
 func callFunc(l *libvirt.Libvirt, choice string) (func() error, error) {
+	if first, rest, ok := strings.Cut(choice, "+"); ok { // one after the other
+		a, err := callFunc(l, first)
+		if err != nil {
+			return nil, err
+		}
+		b, err := callFunc(l, rest)
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			if err := a(); err != nil {
+				return err
+			}
+			return b()
+		}, nil
+	}
 	if calls, ok := strings.CutPrefix(choice, "each:"); ok {
 		return perDomainCalls(l, strings.Split(calls, ","))
 	}
@@ -189,7 +210,7 @@ type costSubject struct {
 
 type costRow struct {
 	name    string
-	perSec  []time.Duration // CPU per second above idle, one per round
+	perSec  []usage // CPU per second above idle, one per round
 	skipped string
 }
 
@@ -197,7 +218,7 @@ type costResult struct {
 	guests  int
 	calls   []callCost
 	rows    []*costRow
-	idle    []time.Duration // the idle host's CPU per second, every idle window
+	idle    []usage // the idle host's CPU per second, every idle window
 	skipped string
 }
 
@@ -205,7 +226,7 @@ type costResult struct {
 // calls by groups, and the per-domain calls (for every running domain).
 var callChoices = []string{
 	"state", "state,interface", "state,cpu-total", "state,vcpu", "state,balloon", "state,block",
-	"state,balloon,interface,block", sixGroups,
+	"state,balloon,interface,block", sixGroups, sampleCalls,
 	"each:info", "each:cpustats", "each:vcpus", "each:cpustats,vcpus", "each:memory", "each:blockstats", "each:iface",
 }
 
@@ -252,7 +273,7 @@ func measureCalls() []callCost {
 		idle := time.Since(idleStart)
 		var times []time.Duration
 		start := time.Now()
-		for time.Since(start) < *callWindow || len(times) < 3 {
+		for time.Since(start) < *callWindow || len(times) < 10 {
 			t0 := time.Now()
 			if err := once(); err != nil {
 				c.skipped = err.Error()
@@ -303,7 +324,7 @@ func costPart(bin string) *costResult {
 			}
 			after := idleWindow()
 			r.idle = append(r.idle, after)
-			row.perSec = append(row.perSec, used-(before+after)/2)
+			row.perSec = append(row.perSec, used.minus(before.mean(after)))
 			before = after
 		}
 	}
@@ -329,8 +350,21 @@ func costSubjects(bin, self string) []costSubject {
 	all := []costSubject{
 		{"vadvisor defaults, nobody scraping", vadv(0)},
 		{"vadvisor defaults, scraped every 15 s", vadv(15 * time.Second)},
+		{"vadvisor defaults, the web UI open in a browser", func() (int, func(), error) {
+			pid, stop, addr, err := startExporterAt(bin, 0, []string{"--libvirt.uri=" + systemURI})
+			if err != nil {
+				return 0, nil, err
+			}
+			closeBrowser, err := openUI("http://" + addr + "/ui/")
+			if err != nil {
+				stop()
+				return 0, nil, err
+			}
+			return pid, func() { closeBrowser(); stop() }, nil
+		}},
 		{"vadvisor --history.interval=0, nobody scraping", vadv(0, "--history.interval=0")},
 		{"plain six-group bulk call once a second", call(sixGroups)},
+		{"plain sample calls once a second (" + sampleCalls + ")", call(sampleCalls)},
 		{debianPeer + ", scraped every 15 s", func() (int, func(), error) {
 			if _, err := exec.LookPath(debianPeer); err != nil {
 				return 0, nil, fmt.Errorf("not installed")
@@ -357,18 +391,40 @@ func costSubjects(bin, self string) []costSubject {
 // and its first readings are done, and scrapes it every scrapeEvery (never
 // if 0), starting at once.
 func startExporter(bin string, scrapeEvery time.Duration, args []string) (int, func(), error) {
+	pid, stop, _, err := startExporterAt(bin, scrapeEvery, args)
+	return pid, stop, err
+}
+
+// openUI opens url in a headless chromium, as an operator's browser tab,
+// until the returned function closes it. The page loads before it returns.
+func openUI(url string) (func(), error) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	closeAll := func() { cancel(); cancelAlloc() }
+	load, cancelLoad := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelLoad()
+	if err := chromedp.Do(load, chromedp.Navigate(url), chromedp.WaitVisible("#vms tbody tr")); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("opening %s in chromium: %w", url, err)
+	}
+	return closeAll, nil
+}
+
+func startExporterAt(bin string, scrapeEvery time.Duration, args []string) (int, func(), string, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=" + addr}, args...)...)
 	if err := cmd.Start(); err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
 	kill := func() { cmd.Process.Kill(); cmd.Wait() }
 	if err := waitListening(addr); err != nil {
 		kill()
-		return 0, nil, err
+		return 0, nil, "", err
 	}
 	time.Sleep(5 * time.Second) // its start-up (connection, first readings) is not its running cost
 	ctx, cancel := context.WithCancel(context.Background())
@@ -391,39 +447,55 @@ func startExporter(bin string, scrapeEvery time.Duration, args []string) (int, f
 			}
 		}
 	}()
-	return cmd.Process.Pid, func() { cancel(); <-done; kill() }, nil
+	return cmd.Process.Pid, func() { cancel(); <-done; kill() }, addr, nil
+}
+
+// usage is CPU per second: libvirtd's, the guests' QEMU processes', and
+// the client's.
+type usage struct{ libvirtd, qemu, client time.Duration }
+
+func (u usage) total() time.Duration { return u.libvirtd + u.qemu + u.client }
+
+func (u usage) minus(v usage) usage {
+	return usage{u.libvirtd - v.libvirtd, u.qemu - v.qemu, u.client - v.client}
+}
+
+func (u usage) mean(v usage) usage {
+	return usage{(u.libvirtd + v.libvirtd) / 2, (u.qemu + v.qemu) / 2, (u.client + v.client) / 2}
 }
 
 // subjectWindow runs s for one window and returns the CPU per second of
-// libvirtd, QEMU and s's process together.
-func subjectWindow(s costSubject) (time.Duration, error) {
+// libvirtd, QEMU and s's process.
+func subjectWindow(s costSubject) (usage, error) {
 	pid, stop, err := s.start()
 	if err != nil {
-		return 0, err
+		return usage{}, err
 	}
 	defer stop()
 	return hostCPUPerSecond(pid), nil
 }
 
-func idleWindow() time.Duration { return hostCPUPerSecond(0) }
+func idleWindow() usage { return hostCPUPerSecond(0) }
 
-// hostCPUPerSecond measures libvirtd, every QEMU process and extra (if
-// not 0) over one window.
-func hostCPUPerSecond(extra int) time.Duration {
-	pids := append(qemuPIDs(), libvirtdPID())
-	if extra != 0 {
-		pids = append(pids, extra)
-	}
-	sum := func() (total time.Duration) {
-		for _, pid := range pids {
-			total += procCPU(pid)
+// hostCPUPerSecond measures libvirtd, the guests' QEMU processes and
+// client (if not 0) over one window.
+func hostCPUPerSecond(client int) usage {
+	daemon, guests := libvirtdPID(), qemuPIDs()
+	sample := func() (u usage) {
+		for _, pid := range guests {
+			u.qemu += procCPU(pid)
 		}
-		return total
+		u.libvirtd = procCPU(daemon)
+		if client != 0 {
+			u.client = procCPU(client)
+		}
+		return u
 	}
-	start, before := time.Now(), sum()
+	start, before := time.Now(), sample()
 	time.Sleep(*costWindow)
-	used, took := sum()-before, time.Since(start)
-	return time.Duration(float64(used) / took.Seconds())
+	used, took := sample().minus(before), time.Since(start).Seconds()
+	per := func(d time.Duration) time.Duration { return time.Duration(float64(d) / took) }
+	return usage{per(used.libvirtd), per(used.qemu), per(used.client)}
 }
 
 // qemuPIDs are the QEMU processes of the benchmark's guests (others, a
@@ -472,25 +544,33 @@ func (r *costResult) print() {
 	if len(r.idle) == 0 {
 		return
 	}
-	fmt.Printf("CPU of libvirtd, the guests' QEMU processes and the client (the exporter, or the process making the plain call) above the idle host, with %d running guests; windows of %s, median of %d rounds. The idle host itself: %s of a core (median of %d idle windows; range %s to %s).\n\n",
-		r.guests, *costWindow, *costRounds, pct(median(r.idle)), len(r.idle), pct(slices.Min(r.idle)), pct(slices.Max(r.idle)))
+	totals := func(us []usage) []time.Duration {
+		var out []time.Duration
+		for _, u := range us {
+			out = append(out, u.total())
+		}
+		return out
+	}
+	idle := totals(r.idle)
+	fmt.Printf("CPU of libvirtd, the guests' QEMU processes and the client (the exporter, or the process making the plain calls) above the idle host, per second, with %d running guests; windows of %s, each against the mean of the idle windows just before and after it; median of %d rounds (the totals' median, and each part's). The idle host itself: %s of a core (median of %d idle windows; range %s to %s).\n\n",
+		r.guests, *costWindow, *costRounds, pct(median(idle)), len(idle), pct(slices.Min(idle)), pct(slices.Max(idle)))
 	var plain time.Duration
 	for _, row := range r.rows {
 		if strings.HasPrefix(row.name, "plain six-group") && len(row.perSec) > 0 {
-			plain = median(row.perSec)
+			plain = median(totals(row.perSec))
 		}
 	}
-	fmt.Println("| what runs | host CPU | per guest-second | × plain call | rounds |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| what runs | host CPU | per guest-second | × plain call | libvirtd | QEMU | client | each round's host CPU |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|")
 	for _, row := range r.rows {
 		if row.skipped != "" {
-			fmt.Printf("| %s | skipped: %s | | | |\n", row.name, row.skipped)
+			fmt.Printf("| %s | skipped: %s | | | | | | |\n", row.name, row.skipped)
 			continue
 		}
 		if len(row.perSec) == 0 {
 			continue
 		}
-		m := median(row.perSec)
+		m := median(totals(row.perSec))
 		ratio := "-"
 		if plain > 0 {
 			ratio = fmt.Sprintf("%.2f", float64(m)/float64(plain))
@@ -499,11 +579,20 @@ func (r *costResult) print() {
 		if r.guests > 0 {
 			perGuest = fmt.Sprintf("%.2f ms", float64(m)/float64(r.guests)/float64(time.Millisecond))
 		}
+		part := func(f func(usage) time.Duration) string {
+			var ds []time.Duration
+			for _, u := range row.perSec {
+				ds = append(ds, f(u))
+			}
+			return pct(median(ds))
+		}
 		var each []string
-		for _, d := range row.perSec {
+		for _, d := range totals(row.perSec) {
 			each = append(each, pct(d))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s |\n", row.name, pct(m), perGuest, ratio, strings.Join(each, ", "))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", row.name, pct(m), perGuest, ratio,
+			part(func(u usage) time.Duration { return u.libvirtd }), part(func(u usage) time.Duration { return u.qemu }),
+			part(func(u usage) time.Duration { return u.client }), strings.Join(each, ", "))
 	}
 }
 

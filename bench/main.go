@@ -44,11 +44,12 @@ const (
 )
 
 var (
-	guests  = flag.Int("guests", 30, "tiny real TCG guests to run ("+guestPrefix+"1..N)")
-	domains = flag.Int("domains", 1000, "domains of the test-driver node")
-	scrapes = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
-	keep    = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
-	only    = flag.String("only", "", "run only these parts, comma-separated: scrape, events, job (default: all)")
+	guests       = flag.Int("guests", 30, "tiny real TCG guests to run ("+guestPrefix+"1..N)")
+	domains      = flag.Int("domains", 1000, "domains of the test-driver node")
+	scrapes      = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
+	scrapeRounds = flag.Int("scrape-rounds", 5, "scrape part: rounds of the real-guest comparison (the scrapes are shared out among them)")
+	keep         = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
+	only         = flag.String("only", "", "run only these parts, comma-separated: scrape, events, job (default: all)")
 )
 
 // parts are the benchmark's parts in the order they run.

@@ -24,7 +24,8 @@ const maxVCPUs = 64
 // host's cgroup and /proc, as for the bulk groups, without the domain's
 // job, so a hung guest answers them at once. At most libvirtconn.Workers
 // domains are read at a time. A domain whose calls fail (it stopped in
-// between, say) keeps them absent and counts as incomplete.
+// between, say) keeps them absent and counts as incomplete; after a call
+// that timed out, so do the domains not yet read.
 func (r *Reader) readCPU(ctx context.Context, doms []Domain) error {
 	var running []*Domain
 	for i := range doms {
@@ -32,17 +33,27 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain) error {
 			running = append(running, &doms[i])
 		}
 	}
-	var unsupported atomic.Bool
+	var unsupported, stalled atomic.Bool
 	libvirtconn.Each(len(running), func(i int) {
 		d := running[i]
+		if stalled.Load() {
+			d.Incomplete = true
+			return
+		}
 		err := r.domainCPU(ctx, d)
 		if err == nil {
 			return
 		}
 		d.Incomplete = true
 		var le libvirt.Error
-		if errors.As(err, &le) && le.Code == uint32(libvirt.ErrNoSupport) {
+		switch {
+		case errors.As(err, &le) && le.Code == uint32(libvirt.ErrNoSupport):
 			unsupported.Store(true)
+		case errors.Is(err, libvirtconn.ErrTimeout), errors.Is(err, libvirtconn.ErrNoSlot):
+			// These calls need no job: libvirtd itself is stalled (its
+			// workers all held by hung guests), so the rest would time
+			// out too. This reading gives up on CPU figures at once.
+			stalled.Store(true)
 		}
 	})
 	if unsupported.Load() {
