@@ -44,7 +44,7 @@ func run(args []string) int {
 		libvirtURI    = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
 		callTimeout   = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
 		scrapeMargin  = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
-		histInterval  = durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats.", "1s")
+		histInterval  = durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats; 0 turns the history off (only ?live=true readings are served).", "1s")
 		histRetention = durationFlag(app, "history.retention", "How long history samples are kept (retention / interval samples per VM).", "60s")
 		evRetention   = durationFlag(app, "events.retention", "How long lifecycle events are kept for /api/v1.0/events.", "24h")
 		evMax         = app.Flag("events.max-events", "Most lifecycle events kept; the oldest go first.").Default("100000").Int()
@@ -80,16 +80,21 @@ func run(args []string) int {
 	)
 	// One reader for the scrapes and the history, so that their libvirt
 	// readings never collide; it reads what either needs.
-	reader := domstats.NewReader(conn, enabled.StatsGroups()|history.StatsGroups)
+	reader := domstats.NewReader(conn, enabled.StatsGroups())
 	// One cache of parsed domain definitions for the collector and the API.
 	defs := domxml.New(conn)
 	metrics := collector.New(conn, reader, defs, enabled, logger.With("component", "collector"))
-	hist, err := history.New(reader, *histInterval, *histRetention, logger.With("component", "history"))
-	if err != nil {
-		logger.Error("bad history settings", "err", err)
-		return 2
+	var hist *history.History // nil: the history is off
+	if *histInterval != 0 {
+		hist, err = history.New(reader, *histInterval, *histRetention, logger.With("component", "history"))
+		if err != nil {
+			logger.Error("bad history settings", "err", err)
+			return 2
+		}
+		registry.MustRegister(hist)
+	} else {
+		logger.Info("the history is off (--history.interval=0): /api/v1.0/stats serves ?live=true readings only")
 	}
-	registry.MustRegister(hist)
 	store, err := events.NewStore(*evRetention, *evMax)
 	if err != nil {
 		logger.Error("bad event settings", "err", err)
@@ -102,6 +107,7 @@ func run(args []string) int {
 	mux.Handle(*metricsPath, metricshttp.Handler(registry, metrics.Gatherer,
 		metricshttp.Options{MaxRequests: *maxRequests, TimeoutOffset: *scrapeMargin}, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
+	api.NewHost(conn, reader, hist).Register(mux)
 	api.NewSpecs(conn, defs, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.
 	eventsAPI, err := api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *evHeartbeat, StreamBuffer: *evBuffer}, logger.With("component", "api"))
@@ -115,7 +121,8 @@ func run(args []string) int {
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	links := []web.LandingLinks{
 		{Address: *metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
-		{Address: "/api/v1.0/stats/", Text: "Stats", Description: "Per-second history of every VM (JSON); ?live=true for a fresh sample"},
+		{Address: "/api/v1.0/stats/", Text: "Stats", Description: statsDescription(hist)},
+		{Address: "/api/v1.0/host", Text: "Host", Description: "libvirt's reachability, the domain count and the history's settings (JSON), without a libvirt call"},
 		{Address: "/api/v1.0/specs/", Text: "Specs", Description: "Domain definitions (JSON)"},
 		{Address: "/api/v1.0/events?all_events=true", Text: "Events", Description: "VM lifecycle events (NDJSON); ?stream=true to follow"},
 		{Address: ui.Path, Text: "Web UI", Description: "Live view of the host: VMs, per-second charts, events"},
@@ -139,7 +146,9 @@ func run(args []string) int {
 	var running sync.WaitGroup
 	running.Go(func() { conn.Run(ctx) })
 	running.Go(func() { metrics.Run(ctx) })
-	running.Go(func() { hist.Run(ctx) })
+	if hist != nil {
+		running.Go(func() { hist.Run(ctx) })
+	}
 	running.Go(func() { subscriber.Run(ctx) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webConfig, logger) }()
@@ -160,6 +169,13 @@ func run(args []string) int {
 	server.Shutdown(shutdownCtx)
 	running.Wait()
 	return code
+}
+
+func statsDescription(hist *history.History) string {
+	if hist == nil {
+		return "The history is off (--history.interval=0): ?live=true for a fresh sample of every VM (JSON)"
+	}
+	return "Per-second history of every VM (JSON); ?live=true for a fresh sample"
 }
 
 // namedDuration is a duration flag whose parse error names the flag:

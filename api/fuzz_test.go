@@ -58,7 +58,7 @@ func FuzzStatsRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	reader := domstats.NewReader(conn, history.StatsGroups)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	h, err := history.New(reader, time.Second, time.Minute, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)

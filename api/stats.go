@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/klauspost/compress/gzip"
@@ -21,13 +23,14 @@ const statsPath = "/api/v1.0/stats"
 
 // Stats serves the per-VM history and, with live=true, a fresh reading.
 type Stats struct {
-	history *history.History
+	history *history.History // nil: history is off
 	reader  *domstats.Reader
 	logger  *slog.Logger
 }
 
-// NewStats serves h; live readings come from reader, the one the sampler
-// and the collector share, so a live request never races their calls.
+// NewStats serves h, nil when the history is off; live readings come from
+// reader, the one the sampler and the collector share, so a live request
+// never races their calls.
 func NewStats(h *history.History, reader *domstats.Reader, logger *slog.Logger) *Stats {
 	return &Stats{history: h, reader: reader, logger: logger}
 }
@@ -38,26 +41,55 @@ func (s *Stats) Register(mux *http.ServeMux) {
 	mux.HandleFunc(statsPath+"/", s.serve)
 }
 
+// HistoryOff is the error of a history request when the history is off.
+const HistoryOff = "the history is off (--history.interval=0): only ?live=true readings are served"
+
+// statsRequest is a stats request's query.
+type statsRequest struct {
+	live  bool
+	since time.Time // start_time: history samples taken at or after it
+}
+
+func parseStatsQuery(raw string) (statsRequest, string) {
+	var req statsRequest
+	query, err := url.ParseQuery(raw)
+	if err != nil {
+		return req, "malformed query: " + err.Error()
+	}
+	for key, vals := range query {
+		if len(vals) != 1 {
+			return req, key + " is given more than once"
+		}
+		switch v := vals[0]; key {
+		case "live":
+			if v != "true" && v != "false" {
+				return req, "live must be true or false"
+			}
+			req.live = v == "true"
+		case "start_time":
+			t, ok := parseTime(v)
+			if !ok {
+				return req, "start_time must be an RFC 3339 time (e.g. 2026-11-23T19:05:34.123456789Z), got " + quote(v)
+			}
+			req.since = t
+		default:
+			return req, "unknown query parameter " + quote(key) + "; the parameters are live and start_time"
+		}
+	}
+	if req.live && !req.since.IsZero() {
+		return req, "start_time applies to the history, not to live=true"
+	}
+	return req, ""
+}
+
 func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
 	}
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "malformed query: "+err.Error())
+	req, problem := parseStatsQuery(r.URL.RawQuery)
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, problem)
 		return
-	}
-	live := false
-	for key, vals := range query {
-		if key != "live" {
-			writeError(w, http.StatusBadRequest, "unknown query parameter "+quote(key)+"; the only one is live")
-			return
-		}
-		if len(vals) != 1 || (vals[0] != "true" && vals[0] != "false") {
-			writeError(w, http.StatusBadRequest, "live must be true or false")
-			return
-		}
-		live = vals[0] == "true"
 	}
 	var (
 		id  libvirt.UUID
@@ -71,41 +103,48 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		one = true
 	}
-	if live {
+	if req.live {
 		s.serveLive(w, r, id, one)
 		return
 	}
-	if one {
-		samples, ok := s.history.Samples(id, nil)
-		if !ok {
-			writeError(w, http.StatusNotFound, "no history for VM "+domstats.UUIDString(id))
-			return
-		}
-		out := startJSON(w, r)
-		defer out.close()
-		var d domstats.Domain
-		out.series(id, len(samples), func(b []byte, i int) []byte {
-			samples[i].Decode(&d)
-			return appendSample(b, samples[i].Time(), &d)
-		})
-		out.end()
+	if s.history == nil {
+		writeError(w, http.StatusConflict, HistoryOff)
 		return
 	}
-	out := startJSON(w, r)
-	defer out.close()
 	var (
 		samples []history.Sample
 		d       domstats.Domain
 		ok      bool
 	)
-	for _, id := range s.history.UUIDs() {
-		if samples, ok = s.history.Samples(id, samples); !ok {
-			continue // aged out since the listing
-		}
+	// Samples of a reading recorded while this answer is written wait for
+	// the next: a client that asks for what is newer than the newest
+	// sample it got then misses none.
+	until := s.history.Newest()
+	series := func(out *jsonOut, id libvirt.UUID) {
+		samples = between(samples, req.since, until)
 		out.series(id, len(samples), func(b []byte, i int) []byte {
 			samples[i].Decode(&d)
 			return appendSample(b, samples[i].Time(), &d)
 		})
+	}
+	if one {
+		if samples, ok = s.history.Samples(id, samples); !ok {
+			writeError(w, http.StatusNotFound, "no history for VM "+domstats.UUIDString(id))
+			return
+		}
+		out := startJSON(w, r)
+		defer out.close()
+		series(out, id)
+		out.end()
+		return
+	}
+	out := startJSON(w, r)
+	defer out.close()
+	for _, id := range s.history.UUIDs() {
+		if samples, ok = s.history.Samples(id, samples); !ok || len(between(samples, req.since, until)) == 0 {
+			continue // aged out since the listing, or nothing new
+		}
+		series(out, id)
 		if out.err != nil {
 			return // the client went away
 		}
@@ -113,9 +152,25 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 	out.end()
 }
 
+// between is the samples, oldest first, taken from from (if not zero) to
+// until.
+func between(samples []history.Sample, from, until time.Time) []history.Sample {
+	at := func(s history.Sample, t time.Time) int { return s.Time().Compare(t) }
+	end, found := slices.BinarySearchFunc(samples, until, at)
+	if found {
+		end++
+	}
+	samples = samples[:end]
+	if from.IsZero() {
+		return samples
+	}
+	start, _ := slices.BinarySearchFunc(samples, from, at)
+	return samples[start:]
+}
+
 // serveLive answers with one sample per active VM from a fresh reading.
 func (s *Stats) serveLive(w http.ResponseWriter, r *http.Request, id libvirt.UUID, one bool) {
-	reading, err := s.reader.Read(r.Context())
+	reading, err := s.reader.ReadSample(r.Context())
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.logger.Debug("live stats request failed", "err", err)

@@ -17,7 +17,7 @@ import (
 // syntheticHistory holds vms VMs x samples samples, each VM with two
 // vCPUs, two interfaces and two disks.
 func syntheticHistory(b *testing.B, vms, samples int) (*history.History, []libvirt.UUID) {
-	h, err := history.New(domstats.NewReader(nil, history.StatsGroups), time.Second, time.Duration(samples)*time.Second, nil)
+	h, err := history.New(domstats.NewReader(nil, domstats.SampleGroups), time.Second, time.Duration(samples)*time.Second, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

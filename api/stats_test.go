@@ -91,8 +91,8 @@ type bed struct {
 func newBed(t *testing.T, minRetention time.Duration) *bed {
 	t.Helper()
 	conn := testbed.Conn(t, testbed.SystemURI)
-	interval := testbed.SampleInterval(t, conn, history.StatsGroups)
-	reader := domstats.NewReader(conn, history.StatsGroups)
+	interval := testbed.SampleInterval(t, conn, domstats.SampleGroups)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	retention := max(20*interval, minRetention)
 	h, err := history.New(reader, interval, retention, testbed.Logger(t))
 	if err != nil {
@@ -102,6 +102,7 @@ func newBed(t *testing.T, minRetention time.Duration) *bed {
 	mux := http.NewServeMux()
 	NewStats(h, reader, testbed.Logger(t)).Register(mux)
 	NewSpecs(conn, domxml.New(conn), testbed.Logger(t)).Register(mux)
+	NewHost(conn, reader, h).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &bed{url: srv.URL, interval: interval, retention: retention, history: h}
@@ -211,6 +212,47 @@ func TestStats(t *testing.T) {
 		}
 		if past := getStats(t, b.url+"/api/v1.0/stats/?live=false"); len(past[id]) < 17 {
 			t.Fatalf("live=false gave %d samples, not the history", len(past[id]))
+		}
+	})
+
+	t.Run("start_time", func(t *testing.T) {
+		id := uuidOf(t, names[0])
+		hist := getStats(t, b.url+"/api/v1.0/stats/")[id]
+		from := hist[len(hist)-5].Timestamp
+		for _, path := range []string{"/api/v1.0/stats/", "/api/v1.0/stats/" + id} {
+			got := getStats(t, b.url+path+"?start_time="+from)
+			if len(got[id]) < 5 || got[id][0].Timestamp != from || got[id][4].Timestamp != hist[len(hist)-1].Timestamp {
+				t.Errorf("%s?start_time=%s: %d samples, want the last 5 of the history (the last at %s) and any newer", path, from, len(got[id]), hist[len(hist)-1].Timestamp)
+			}
+			for vm, samples := range got {
+				if len(samples) == 0 || samples[0].Timestamp < from {
+					t.Errorf("%s?start_time=%s: VM %s has %d samples, from before it or none", path, from, vm, len(samples))
+				}
+			}
+		}
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		if got := getStats(t, b.url+"/api/v1.0/stats/?start_time="+future); len(got) != 0 {
+			t.Errorf("start_time in the future: %d VMs, want none", len(got))
+		}
+		if got := getStats(t, b.url+"/api/v1.0/stats/"+id+"?start_time="+future); len(got) != 1 || len(got[id]) != 0 {
+			t.Errorf("start_time in the future for one VM: %v, want it with no samples", got)
+		}
+		// Following the history: each answer starts where the last ended,
+		// and none misses a sample the full history has.
+		seen := map[string]bool{}
+		newest := hist[len(hist)-1].Timestamp
+		for range 4 {
+			time.Sleep(b.interval)
+			got := getStats(t, b.url+"/api/v1.0/stats/?start_time="+newest)
+			for _, s := range got[id] {
+				seen[s.Timestamp] = true
+				newest = max(newest, s.Timestamp)
+			}
+		}
+		for _, s := range getStats(t, b.url+"/api/v1.0/stats/")[id] {
+			if s.Timestamp >= hist[len(hist)-1].Timestamp && s.Timestamp <= newest && !seen[s.Timestamp] {
+				t.Errorf("following the history missed the sample at %s", s.Timestamp)
+			}
 		}
 	})
 
@@ -383,6 +425,12 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/api/v1.0/stats/?lve=true", 400},
 		{"GET", "/api/v1.0/stats/?live=%zz", 400},
 		{"GET", "/api/v1.0/stats/" + id + "?live=" + huge, 400},
+		{"GET", "/api/v1.0/stats/?start_time=yesterday", 400},
+		{"GET", "/api/v1.0/stats/?start_time=", 400},
+		{"GET", "/api/v1.0/stats/?start_time=2026-01-01T00:00:00Z&start_time=2026-01-02T00:00:00Z", 400},
+		{"GET", "/api/v1.0/stats/?live=true&start_time=2026-01-01T00:00:00Z", 400},
+		{"GET", "/api/v1.0/host?x=1", 400},
+		{"POST", "/api/v1.0/host", 405},
 		{"POST", "/api/v1.0/stats/", 405},
 		{"DELETE", "/api/v1.0/stats/" + id, 405},
 		{"PUT", "/api/v1.0/stats", 405},
@@ -421,7 +469,7 @@ func TestBadRequests(t *testing.T) {
 // history is still served.
 func TestLibvirtDown(t *testing.T) {
 	conn := testbed.Running(t, "qemu+unix:///system?socket=/nonexistent/libvirt-sock", time.Second)
-	reader := domstats.NewReader(conn, history.StatsGroups)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	h, err := history.New(reader, time.Second, time.Minute, testbed.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -445,4 +493,66 @@ func TestLibvirtDown(t *testing.T) {
 			t.Errorf("%s: %q, want an empty history", path, body)
 		}
 	}
+}
+
+// With the history off, its paths answer 409 with a JSON error that says
+// so, live readings are served, and /host tells the history is off.
+func TestHistoryOff(t *testing.T) {
+	names := testbed.Guests(t, guestPrefix, 1)
+	conn := testbed.Conn(t, testbed.SystemURI)
+	reader := domstats.NewReader(conn, domstats.SampleGroups)
+	mux := http.NewServeMux()
+	NewStats(nil, reader, testbed.Logger(t)).Register(mux)
+	NewHost(conn, reader, nil).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	id := uuidOf(t, names[0])
+	for _, path := range []string{"/api/v1.0/stats/", "/api/v1.0/stats", "/api/v1.0/stats/" + id, "/api/v1.0/stats/?live=false", "/api/v1.0/stats/?start_time=2026-01-01T00:00:00Z"} {
+		resp, body := get(t, srv.URL+path)
+		var e struct{ Error string }
+		if resp.StatusCode != http.StatusConflict || resp.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "history is off") {
+			t.Errorf("%s: %s %s, want 409 with a JSON error saying the history is off", path, resp.Status, body)
+		}
+	}
+	host := getHost(t, srv.URL)
+	if host.History != nil || !host.LibvirtUp {
+		t.Errorf("/host: %+v, want libvirt up and the history off (null)", host)
+	}
+	live := getStats(t, srv.URL+"/api/v1.0/stats/?live=true")
+	if len(live[id]) != 1 {
+		t.Fatalf("live: %d samples of %s, want 1", len(live[id]), names[0])
+	}
+	checkGuestSample(t, names[0], live[id][0])
+	if host := getHost(t, srv.URL); host.Reading == nil || host.Reading.ActiveDomains < 1 || host.Reading.Domains < host.Reading.ActiveDomains {
+		t.Errorf("/host after a live reading: %+v, want its domain counts", host.Reading)
+	}
+}
+
+func TestHost(t *testing.T) {
+	testbed.Guests(t, guestPrefix, 1)
+	b := newBed(t, 0)
+	time.Sleep(2 * b.interval)
+	host := getHost(t, b.url)
+	if host.History == nil || host.History.IntervalSeconds != b.interval.Seconds() || host.History.RetentionSeconds != b.retention.Seconds() {
+		t.Errorf("/host: history %+v, want interval %s and retention %s", host.History, b.interval, b.retention)
+	}
+	if !host.LibvirtUp || host.LibvirtURI != testbed.SystemURI || host.Reading == nil || host.Reading.ActiveDomains < 1 {
+		t.Errorf("/host: %+v %+v", host, host.Reading)
+	}
+	if age := time.Since(host.Reading.Timestamp); age < 0 || age > 5*b.interval {
+		t.Errorf("/host: the reading is %s old, want the sampler's latest", age)
+	}
+}
+
+func getHost(t *testing.T, base string) hostJSON {
+	t.Helper()
+	resp, body := get(t, base+"/api/v1.0/host")
+	var h hostJSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if resp.StatusCode != 200 || dec.Decode(&h) != nil {
+		t.Fatalf("/host: %s %s", resp.Status, body)
+	}
+	return h
 }

@@ -46,18 +46,26 @@ const (
 )
 
 var (
-	guests  = flag.Int("guests", 30, "tiny real TCG guests to run ("+guestPrefix+"1..N)")
-	domains = flag.Int("domains", 1000, "domains of the test-driver node")
-	scrapes = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
-	keep    = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
-	only    = flag.String("only", "", "run only these parts, comma-separated: scrape, events, job (default: all)")
+	guests       = flag.Int("guests", 30, "tiny real TCG guests to run ("+guestPrefix+"1..N)")
+	domains      = flag.Int("domains", 1000, "domains of the test-driver node")
+	scrapes      = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
+	scrapeRounds = flag.Int("scrape-rounds", 5, "scrape part: rounds of the real-guest comparison (the scrapes are shared out among them)")
+	keep         = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
+	only         = flag.String("only", "", "run only these parts, comma-separated: scrape, events, job (default: all)")
 )
 
 // parts are the benchmark's parts in the order they run.
-var parts = []string{"scrape", "events", "job"}
+var parts = []string{"scrape", "cost", "events", "job"}
 
 func main() {
 	flag.Parse()
+	if *costCall != "" {
+		if err := plainCall(*costCall); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -cost-call:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -107,7 +115,7 @@ func run() error {
 	}
 	// The job part needs libvirtd only, not the guests.
 	running := 0
-	if sel["scrape"] || sel["events"] {
+	if sel["scrape"] || sel["cost"] || sel["events"] {
 		running = *guests
 	}
 	logf("starting libvirtd and %d guests", running)
@@ -146,6 +154,9 @@ func run() error {
 			return err
 		}
 		sections = append(sections, show)
+	}
+	if sel["cost"] {
+		sections = append(sections, costPart(bin).print)
 	}
 	if sel["events"] {
 		sections = append(sections, eventsPart(bin).print)

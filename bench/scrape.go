@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,7 +30,8 @@ type result struct {
 	libvirtdCPU    time.Duration // libvirtd's CPU per scrape
 	rssKiB         int
 	skipped        string
-	floor          *result // what the ratio is against
+	each           []time.Duration // the rounds' medians, when there were rounds
+	floor          *result         // what the ratio is against
 	peerComparison *result
 }
 
@@ -44,9 +47,15 @@ func scrapePart(bin, nodeURI string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	vadvReal := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + systemURI})
+	// Side by side: the two exporters take turns, round by round.
+	var vadvRounds, peerRounds []*result
+	for round := range *scrapeRounds {
+		logf("real guests, round %d of %d", round+1, *scrapeRounds)
+		vadvRounds = append(vadvRounds, scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + systemURI}, *scrapes / *scrapeRounds))
+		peerRounds = append(peerRounds, scrapeExporter(debianPeer, debianPeer, []string{"--libvirt.uri=" + systemURI}, *scrapes / *scrapeRounds))
+	}
+	vadvReal, peerReal := medianRound(vadvRounds), medianRound(peerRounds)
 	vadvReal.floor = rawReal
-	peerReal := scrapeExporter(debianPeer, debianPeer, []string{"--libvirt.uri=" + systemURI})
 	peerReal.floor = rawReal
 	vadvReal.peerComparison = peerReal
 	rawReal.name = fmt.Sprintf("raw bulk call (%d domains)", count)
@@ -59,7 +68,7 @@ func scrapePart(bin, nodeURI string) (func(), error) {
 		return nil, err
 	}
 	rawTest.name = fmt.Sprintf("raw list+bulk calls (%d test domains)", count)
-	vadvTest := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + nodeURI})
+	vadvTest := scrapeExporter("vadvisor", bin, []string{"--libvirt.uri=" + nodeURI}, *scrapes)
 	vadvTest.name = fmt.Sprintf("vadvisor /metrics (%d test domains)", count)
 	vadvTest.floor = rawTest
 	rows = append(rows, rawTest, vadvTest)
@@ -116,7 +125,7 @@ func rawBulk(uri string, groups libvirt.DomainStatsTypes, list bool) (*result, i
 
 // scrapeExporter starts an exporter on a free port, warms it up and times
 // sequential scrapes; CPU and RSS come from /proc.
-func scrapeExporter(label, bin string, args []string) *result {
+func scrapeExporter(label, bin string, args []string, scrapes int) *result {
 	r := &result{}
 	if _, err := exec.LookPath(bin); err != nil {
 		r.skipped = "not installed"
@@ -150,10 +159,10 @@ func scrapeExporter(label, bin string, args []string) *result {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	logf("measuring %s: %d scrapes", label, *scrapes)
+	logf("measuring %s: %d scrapes", label, scrapes)
 	var times []time.Duration
 	cpuBefore, daemonBefore := procCPU(cmd.Process.Pid), procCPU(libvirtdPID())
-	for range *scrapes {
+	for range scrapes {
 		start := time.Now()
 		n, err := scrapeOnce(url)
 		if err != nil {
@@ -163,12 +172,31 @@ func scrapeExporter(label, bin string, args []string) *result {
 		times = append(times, time.Since(start))
 		r.bytes = n
 	}
-	n := time.Duration(*scrapes)
+	n := time.Duration(scrapes)
 	r.cpuPerScrape = (procCPU(cmd.Process.Pid) - cpuBefore) / n
 	r.libvirtdCPU = (procCPU(libvirtdPID()) - daemonBefore) / n
 	r.rssKiB = procRSS(cmd.Process.Pid)
 	r.median, r.p99 = percentiles(times)
 	return r
+}
+
+// medianRound is the round with the median of the rounds' medians, its
+// p99 the median of their p99s; a skipped round stands for them all.
+func medianRound(rounds []*result) *result {
+	for _, r := range rounds {
+		if r.skipped != "" {
+			return r
+		}
+	}
+	slices.SortFunc(rounds, func(a, b *result) int { return cmp.Compare(a.median, b.median) })
+	m := *rounds[len(rounds)/2]
+	var p99s []time.Duration
+	for _, r := range rounds {
+		p99s = append(p99s, r.p99)
+		m.each = append(m.each, r.median)
+	}
+	m.p99 = median(p99s)
+	return &m
 }
 
 // apiResult is the history side of vadvisor: the sampler's cost while
@@ -261,7 +289,7 @@ func scrapeOnce(url string) (int, error) {
 }
 
 func printScrapeReport(rows []*result, api *apiResult, real, test *result) {
-	fmt.Printf("## Scrapes\n\n%d scrapes per subject, sequential.\n\n", *scrapes)
+	fmt.Printf("## Scrapes\n\n%d scrapes per subject, sequential; on the real guests in %d rounds that take turns, vAdvisor then the Debian exporter (each round restarts the exporter and warms it up; the median and p99 are the medians of the rounds').\n\n", *scrapes, *scrapeRounds)
 	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
@@ -295,6 +323,15 @@ func printScrapeReport(rows []*result, api *apiResult, real, test *result) {
 			fmt.Printf("| %s | %s | %s | %d | %s |\n", x.name, ms(x.r.median), ms(x.r.p99), x.r.bytes, ms(x.r.cpuPerScrape))
 		}
 		fmt.Println()
+	}
+	for _, r := range rows {
+		if len(r.each) > 0 {
+			var each []string
+			for _, d := range r.each {
+				each = append(each, ms(d))
+			}
+			fmt.Printf("Rounds' medians, %s: %s.\n\n", r.name, strings.Join(each, ", "))
+		}
 	}
 	fmt.Println("Targets:")
 	target := func(ok bool, text string) {

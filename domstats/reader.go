@@ -29,40 +29,94 @@ type Reading struct {
 // of its libvirt calls bounded by the connection's call timeout, and each
 // caller waits for it under its own context. A caller that goes away
 // leaves alone; the reading goes on for the others (and for Latest).
+//
+// It makes two kinds of reading: a full one (Read, for /metrics) of every
+// group asked for, and a sample (ReadSample, for the history and live
+// stats) of the SampleGroups' figures that a history sample holds, each
+// from its cheapest source. One reading runs at a time, so that the two
+// kinds never hold each other's domain jobs either; a sample asked for
+// while a full reading runs is taken from that reading.
 type Reader struct {
 	conn   *libvirtconn.Conn
 	groups libvirt.DomainStatsTypes
 	flight singleflight.Group
+	// one is held by the reading that talks to libvirt.
+	one sync.Mutex
 
-	mu     sync.Mutex
-	latest *Reading
-	stuck  map[libvirt.UUID]bool // domains whose retry timed out
+	mu        sync.Mutex
+	latest    *Reading
+	latestEnd time.Time
+	stuck     map[libvirt.UUID]bool // domains whose retry timed out
+	// bulkCPU is set once libvirt turned down the per-domain CPU calls
+	// (a driver without them): samples then take the bulk groups.
+	bulkCPU bool
 }
 
-// NewReader reads the given stats groups.
+// SampleGroups are the bulk stats groups whose figures a sample holds:
+// state, CPU times, balloon, vCPU states and times, interfaces, disks. A
+// reader must read at least these.
+const SampleGroups = libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon |
+	libvirt.DomainStatsVCPU | libvirt.DomainStatsInterface | libvirt.DomainStatsBlock
+
+// cpuGroups are the groups whose sample figures come cheaper from
+// per-domain calls: in the bulk call, with the domain's job, libvirt 9
+// also asks each guest's QEMU for statistics a sample does not hold
+// (query-stats, query-cpus-fast), while virDomainGetCPUStats and
+// virDomainGetVcpus read the same CPU times from the host's cgroup and
+// /proc without the job (docs/benchmarks.md has the figures).
+const cpuGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU
+
+// NewReader reads the given stats groups, and at least SampleGroups.
 func NewReader(conn *libvirtconn.Conn, groups libvirt.DomainStatsTypes) *Reader {
-	return &Reader{conn: conn, groups: groups, stuck: map[libvirt.UUID]bool{}}
+	return &Reader{conn: conn, groups: groups | SampleGroups, stuck: map[libvirt.UUID]bool{}}
 }
 
-// Groups are the stats groups each reading holds.
-func (r *Reader) Groups() libvirt.DomainStatsTypes { return r.groups }
-
-// Latest is the most recent successful reading, or nil.
+// Latest is the most recent successful reading, full or sample, or nil.
 func (r *Reader) Latest() *Reading {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.latest
 }
 
-// Read returns a fresh reading: the one in flight if there is one, else a
-// new one. It waits at most until ctx ends; the reading does not.
+// Read returns a fresh full reading: the one in flight if there is one,
+// else a new one. It waits at most until ctx ends; the reading does not.
 func (r *Reader) Read(ctx context.Context) (*Reading, error) {
-	ch := r.flight.DoChan("", func() (any, error) {
-		// Detached from every caller: its calls are bounded one by one.
-		rd, err := r.read(context.Background())
+	return r.wait(ctx, "full", func() (*Reading, error) { return r.read(r.groups, false) })
+}
+
+// ReadSample returns a fresh reading of the figures a sample holds (the
+// other fields are absent): the sample or full reading in flight if there
+// is one, else a new sample reading. Like Read, it waits at most until
+// ctx ends.
+func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
+	asked := time.Now()
+	return r.wait(ctx, "sample", func() (*Reading, error) {
+		r.mu.Lock()
+		latest, end, bulkCPU := r.latest, r.latestEnd, r.bulkCPU
+		r.mu.Unlock()
+		if latest != nil && end.After(asked) {
+			return latest, nil // a full reading ended while this one waited its turn
+		}
+		if !bulkCPU {
+			rd, err := r.read(SampleGroups&^cpuGroups, true)
+			if !errors.Is(err, errNoCPUCalls) {
+				return rd, err
+			}
+		}
+		return r.read(SampleGroups, false)
+	})
+}
+
+// wait runs read as the one reading of its kind in flight, the only one
+// talking to libvirt, and waits for its result until ctx ends.
+func (r *Reader) wait(ctx context.Context, kind string, read func() (*Reading, error)) (*Reading, error) {
+	ch := r.flight.DoChan(kind, func() (any, error) {
+		r.one.Lock()
+		defer r.one.Unlock()
+		rd, err := read()
 		if err == nil {
 			r.mu.Lock()
-			r.latest = rd
+			r.latest, r.latestEnd = rd, time.Now()
 			r.mu.Unlock()
 		}
 		return rd, err
@@ -78,7 +132,11 @@ func (r *Reader) Read(ctx context.Context) (*Reading, error) {
 	}
 }
 
-func (r *Reader) read(ctx context.Context) (*Reading, error) {
+// read reads groups; with cpu, it adds the CPU times of every running
+// domain by the per-domain calls. Detached from every caller, its calls
+// are bounded one by one.
+func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, error) {
+	ctx := context.Background()
 	start := time.Now()
 	// While disconnected, ask for a redial now instead of waiting out the
 	// backoff, but give it only a moment.
@@ -102,7 +160,7 @@ func (r *Reader) read(ctx context.Context) (*Reading, error) {
 	var wg sync.WaitGroup
 	for i, chunk := range chunks {
 		wg.Go(func() {
-			parts[i], errs[i] = r.readChunk(ctx, chunk)
+			parts[i], errs[i] = r.readChunk(ctx, groups, chunk)
 		})
 	}
 	wg.Wait()
@@ -113,8 +171,13 @@ func (r *Reader) read(ctx context.Context) (*Reading, error) {
 		}
 		doms = append(doms, parts[i]...)
 	}
-	r.retryPartial(ctx, doms)
+	r.retryPartial(ctx, groups, doms)
 	r.forgetGone(doms)
+	if cpu {
+		if err := r.readCPU(ctx, doms); err != nil {
+			return nil, err
+		}
+	}
 	return &Reading{Time: start, Duration: time.Since(start), Domains: doms}, nil
 }
 
@@ -164,18 +227,18 @@ func (r *Reader) list(ctx context.Context) ([]libvirt.Domain, error) {
 	})
 }
 
-// stats makes one bulk call for the domains of doms, or for every domain
-// if doms is nil.
-func (r *Reader) stats(ctx context.Context, doms []libvirt.Domain, flags libvirt.ConnectGetAllDomainStatsFlags) ([]libvirt.DomainStatsRecord, error) {
+// stats makes one bulk call of groups for the domains of doms, or for
+// every domain if doms is nil.
+func (r *Reader) stats(ctx context.Context, groups libvirt.DomainStatsTypes, doms []libvirt.Domain, flags libvirt.ConnectGetAllDomainStatsFlags) ([]libvirt.DomainStatsRecord, error) {
 	return libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
-		return l.ConnectGetAllDomainStats(doms, uint32(r.groups), uint32(flags))
+		return l.ConnectGetAllDomainStats(doms, uint32(groups), uint32(flags))
 	})
 }
 
 // readChunk makes one bulk call with NOWAIT for the domains of chunk, or
 // for every domain if chunk is nil.
-func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domain, error) {
-	recs, err := r.stats(ctx, chunk, libvirt.ConnectGetAllDomainsStatsNowait)
+func (r *Reader) readChunk(ctx context.Context, groups libvirt.DomainStatsTypes, chunk []libvirt.Domain) ([]Domain, error) {
+	recs, err := r.stats(ctx, groups, chunk, libvirt.ConnectGetAllDomainsStatsNowait)
 	switch {
 	case err == nil:
 		doms := make([]Domain, len(recs))
@@ -192,7 +255,7 @@ func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domai
 				return nil, err
 			}
 		}
-		return r.readEach(ctx, chunk), nil
+		return r.readEach(ctx, groups, chunk), nil
 	default:
 		return nil, err
 	}
@@ -200,7 +263,7 @@ func (r *Reader) readChunk(ctx context.Context, chunk []libvirt.Domain) ([]Domai
 
 // retryPartial reads again, waiting for the job this time, the domains that
 // NOWAIT skipped, unless an earlier retry of theirs timed out.
-func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
+func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTypes, doms []Domain) {
 	var retry []*Domain
 	r.mu.Lock()
 	for i := range doms {
@@ -218,7 +281,7 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 	r.mu.Unlock()
 	libvirtconn.Each(len(retry), func(i int) {
 		d := retry[i]
-		recs, err := r.stats(ctx, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
+		recs, err := r.stats(ctx, groups, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
 		if err == nil && len(recs) == 1 {
 			if full := Decode(recs[0]); !full.partial() {
 				*d = full
@@ -242,7 +305,7 @@ func (r *Reader) retryPartial(ctx context.Context, doms []Domain) {
 // slot) is not at fault, and is read again, after a redial if need be, up
 // to eachRounds times: so one reading meets every hung guest once, and
 // the next ones are complete for all the others.
-func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
+func (r *Reader) readEach(ctx context.Context, groups libvirt.DomainStatsTypes, list []libvirt.Domain) []Domain {
 	doms := make([]Domain, len(list))
 	pending := make([]int, len(list))
 	for i := range pending {
@@ -254,7 +317,7 @@ func (r *Reader) readEach(ctx context.Context, list []libvirt.Domain) []Domain {
 		libvirtconn.Each(len(pending), func(k int) {
 			i := pending[k]
 			dom := list[i]
-			recs, err := r.stats(ctx, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
+			recs, err := r.stats(ctx, groups, []libvirt.Domain{dom}, libvirt.ConnectGetAllDomainsStatsNowait)
 			if err == nil && len(recs) == 1 {
 				doms[i] = Decode(recs[0])
 				if doms[i].partial() {

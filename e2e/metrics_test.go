@@ -149,6 +149,7 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{[]string{"--libvirt.timeout=soon"}, `--libvirt.timeout: "soon" is not a duration`},
 		{[]string{"--events.heartbeat=0s"}, "heartbeat must be positive"},
 		{[]string{"--events.stream-buffer=0"}, "stream buffer must be at least 1"},
+		{[]string{"--history.interval=-1s"}, "history interval must be positive (or 0 to turn the history off)"},
 	} {
 		out, err := exec.Command(binary, tc.args...).CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
@@ -177,12 +178,37 @@ func TestLandingAndProbes(t *testing.T) {
 	if status != 200 || strings.Contains(body, "debug/pprof") {
 		t.Errorf("GET /: %d; it must not offer pprof links vadvisor does not serve", status)
 	}
-	for _, link := range []string{"/metrics", "/api/v1.0/stats/", "/api/v1.0/specs/", "/api/v1.0/events?all_events=true", "/ui/"} {
+	for _, link := range []string{"/metrics", "/api/v1.0/stats/", "/api/v1.0/host", "/api/v1.0/specs/", "/api/v1.0/events?all_events=true", "/ui/"} {
 		if !strings.Contains(body, `href="`+link+`"`) {
 			t.Errorf("the landing page does not link %s", link)
 		}
 		if status, _ := p.Get(t, link); status != 200 {
 			t.Errorf("GET %s (linked from /): %d", link, status)
 		}
+	}
+}
+
+// With --history.interval=0 nothing is sampled: the history paths answer
+// 409 with a JSON error that says so, ?live=true still answers, and the
+// landing page, /api/v1.0/host and /metrics show the history is off.
+func TestHistoryOff(t *testing.T) {
+	p := Start(t, "--libvirt.uri="+testbed.TestNode(t, "hoff", 2), "--history.interval=0")
+	for _, path := range []string{"/api/v1.0/stats/", "/api/v1.0/stats/00000000-0000-4000-8000-000000000000"} {
+		status, body := p.Get(t, path)
+		if status != 409 || !strings.Contains(body, `"error":"the history is off (--history.interval=0)`) {
+			t.Errorf("GET %s: %d %s, want 409 with a JSON error saying the history is off", path, status, body)
+		}
+	}
+	if status, body := p.Get(t, "/api/v1.0/stats/?live=true"); status != 200 || strings.Count(body, `"timestamp"`) != 2 {
+		t.Errorf("GET ?live=true: %d %s, want a sample of each of the 2 domains", status, body)
+	}
+	if status, body := p.Get(t, "/api/v1.0/host"); status != 200 || !strings.Contains(body, `"history":null`) {
+		t.Errorf("GET /api/v1.0/host: %d %s, want history null", status, body)
+	}
+	if _, body := p.Get(t, "/"); !strings.Contains(body, "The history is off") {
+		t.Error("the landing page does not say the history is off")
+	}
+	if _, body := p.Get(t, "/metrics"); strings.Contains(body, "vadvisor_history_") || !strings.Contains(body, "libvirt_up 1") {
+		t.Error("/metrics: history series with the history off, or libvirt_up not 1")
 	}
 }

@@ -453,6 +453,8 @@ func TestUIBasicAuth(t *testing.T) {
 
 // TestUILoad opens the page on a node of 100 VMs and reports what a
 // refresh costs the browser and what the open page costs the exporter.
+// Once it has loaded, the page follows the history and asks nothing that
+// costs a libvirt call: no live reading, no scrape.
 func TestUILoad(t *testing.T) {
 	proc := Start(t, "--libvirt.uri="+testbed.TestNode(t, "vadv-u", 100))
 	idle := cpuOver(t, proc, 5*time.Second)
@@ -462,14 +464,25 @@ func TestUILoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
-	p.waitFor(t, "100 VMs listed", `document.querySelectorAll("#vms tbody tr").length === 100`, 10*time.Second)
+	p.waitFor(t, "100 VMs listed and the versions known", `document.querySelectorAll("#vms tbody tr").length === 100 && `+
+		`document.querySelector("#versions").textContent !== "…"`, 10*time.Second)
 	script0, polls0 := scriptTime(t, p)
+	p.mu.Lock()
+	before := len(p.log)
+	p.mu.Unlock()
 	open := cpuOver(t, proc, 10*time.Second)
 	script1, polls1 := scriptTime(t, p)
 	polls := polls1 - polls0
 	if polls < 8 {
 		t.Fatalf("%d stats requests in 10s, want one a second", polls)
 	}
+	p.mu.Lock()
+	for _, u := range p.log[before:] {
+		if strings.Contains(u, "live=true") || strings.Contains(u, "/metrics") || !strings.Contains(u, "/api/v1.0/") {
+			t.Errorf("the open page asked for %s, which costs a libvirt call", u)
+		}
+	}
+	p.mu.Unlock()
 	perRefresh := (script1 - script0) / float64(polls) * 1000
 	t.Logf("100 VMs: browser script time %.1f ms per refresh; exporter CPU %.1f%% idle, %.1f%% with the page open (race-enabled build)",
 		perRefresh, idle*100, open*100)
@@ -498,7 +511,7 @@ func scriptTime(t *testing.T, p *page) (float64, int) {
 	defer p.mu.Unlock()
 	n := 0
 	for _, u := range p.log {
-		if strings.Contains(u, "/api/v1.0/stats/?live=true") {
+		if strings.Contains(u, "/api/v1.0/stats/") {
 			n++
 		}
 	}
@@ -540,4 +553,36 @@ func TestUILibvirtDown(t *testing.T) {
 	p.screenshot(t, "ui-libvirt-down.png")
 	sock.Up()
 	p.waitFor(t, "the banner gone", `document.querySelector("#banner").hidden`, 15*time.Second)
+}
+
+// TestUIHistoryOff opens the page on a vAdvisor without history: it says
+// so, and shows the guests from live readings taken at a slow pace.
+func TestUIHistoryOff(t *testing.T) {
+	guests := testbed.Guests(t, "vadv-u", 1)
+	id := testbed.Virsh(t, "domuuid", guests[0])
+	proc := Start(t, "--history.interval=0")
+	p := newPage(t)
+	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
+	p.waitFor(t, "the note and the guest", `!document.querySelector("#note").hidden && `+
+		`document.querySelector("#note").textContent.includes("history is off") && `+rowOf(id)+`?.cells[1].textContent === "Running"`, 10*time.Second)
+	if eval[bool](t, p, `!document.querySelector("#banner").hidden`) {
+		t.Errorf("an alarm banner with the history off: %s", eval[string](t, p, `document.querySelector("#banner").textContent`))
+	}
+	p.screenshot(t, "ui-history-off.png")
+	live := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		n := 0
+		for _, u := range p.log {
+			if strings.Contains(u, "live=true") {
+				n++
+			}
+		}
+		return n
+	}
+	n0 := live()
+	time.Sleep(12 * time.Second)
+	if n := live() - n0; n < 1 || n > 2 {
+		t.Errorf("%d live readings in 12 s, want one every 10 s", n)
+	}
 }

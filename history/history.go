@@ -18,11 +18,6 @@ import (
 	"github.com/vadvisor/vadvisor/internal/outage"
 )
 
-// StatsGroups are the bulk stats groups a sample needs; the shared reader
-// must read at least these.
-const StatsGroups = libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon |
-	libvirt.DomainStatsVCPU | libvirt.DomainStatsInterface | libvirt.DomainStatsBlock
-
 // History samples all active VMs and keeps each one's recent samples.
 type History struct {
 	reader    *domstats.Reader
@@ -52,13 +47,10 @@ type counters struct {
 // New checks the settings; sampling starts with Run.
 func New(reader *domstats.Reader, interval, retention time.Duration, logger *slog.Logger) (*History, error) {
 	if interval <= 0 {
-		return nil, fmt.Errorf("history interval must be positive, got %s", interval)
+		return nil, fmt.Errorf("history interval must be positive (or 0 to turn the history off), got %s", interval)
 	}
 	if retention < interval {
 		return nil, fmt.Errorf("history retention (%s) must be at least the interval (%s)", retention, interval)
-	}
-	if missing := StatsGroups &^ reader.Groups(); missing != 0 {
-		return nil, fmt.Errorf("the stats reader lacks groups the history needs (%#x)", uint32(missing))
 	}
 	return &History{
 		reader:    reader,
@@ -69,6 +61,12 @@ func New(reader *domstats.Reader, interval, retention time.Duration, logger *slo
 		rings:     map[libvirt.UUID]*ring{},
 	}, nil
 }
+
+// Interval is the sampling period.
+func (h *History) Interval() time.Duration { return h.interval }
+
+// Retention is how long samples are kept.
+func (h *History) Retention() time.Duration { return h.retention }
 
 // Run samples at every tick until ctx ends. Ticks sit on a fixed grid: a
 // slow reading makes the sampler skip the ticks it overran (a gap in the
@@ -107,7 +105,7 @@ func (h *History) tick(ctx context.Context) {
 	h.mu.RUnlock()
 	if r == nil || time.Since(r.Time) > h.interval/2 || r.Time.UnixNano() <= last {
 		var err error
-		r, err = h.reader.Read(ctx)
+		r, err = h.reader.ReadSample(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -164,6 +162,18 @@ func (h *History) Record(r *domstats.Reading) {
 			delete(h.rings, id)
 		}
 	}
+}
+
+// Newest is the time of the newest reading recorded (zero before the
+// first): every VM's samples up to it are in place, so a client that
+// reads only what is newer than it next time misses nothing.
+func (h *History) Newest() time.Time {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, h.last).UTC()
 }
 
 // UUIDs lists the VMs that have samples, in byte order.

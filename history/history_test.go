@@ -28,7 +28,7 @@ func guestUUID(t *testing.T, name string) libvirt.UUID {
 
 func runHistory(t testing.TB, conn *libvirtconn.Conn, interval, retention time.Duration) *History {
 	t.Helper()
-	h, err := New(domstats.NewReader(conn, StatsGroups), interval, retention, testbed.Logger(t))
+	h, err := New(domstats.NewReader(conn, domstats.SampleGroups), interval, retention, testbed.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func metric(t *testing.T, h *History, name string) float64 {
 func TestGuestsHistory(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 2)
 	conn := testbed.Conn(t, testbed.SystemURI)
-	interval := testbed.SampleInterval(t, conn, StatsGroups)
+	interval := testbed.SampleInterval(t, conn, domstats.SampleGroups)
 	h := runHistory(t, conn, interval, 20*interval)
 	time.Sleep(23 * interval)
 

@@ -66,9 +66,18 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
 
-pgrep -x virtlogd >/dev/null || virtlogd --daemon
+# The daemons must not inherit our descriptors: a lock that a caller holds
+# (flock make test) would stay held for as long as libvirtd runs.
+daemon() (
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  exec "$@"
+)
+pgrep -x virtlogd >/dev/null || daemon virtlogd --daemon
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-  pgrep -x libvirtd >/dev/null || libvirtd --daemon
+  pgrep -x libvirtd >/dev/null || daemon libvirtd --daemon
   for _ in $(seq 50); do
     virsh -c qemu:///system version >/dev/null 2>&1 && break
     sleep 0.2

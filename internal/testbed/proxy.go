@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"encoding/binary"
 	"io"
 	"net"
 	"path/filepath"
@@ -17,6 +18,7 @@ type Proxy struct {
 	target string
 
 	mu       sync.Mutex
+	renames  map[uint32]uint32
 	ln       net.Listener
 	open     []net.Conn
 	accepted int
@@ -57,7 +59,10 @@ func (p *Proxy) Up() {
 			p.open = append(p.open, c, up)
 			p.accepted++
 			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
+			p.mu.Lock()
+			renames := p.renames
+			p.mu.Unlock()
+			go func() { copyCalls(up, c, renames); up.Close() }()
 			go func() { io.Copy(c, up); c.Close() }()
 		}
 	}()
@@ -90,4 +95,56 @@ func (p *Proxy) Accepted() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.accepted
+}
+
+// Rename makes the proxy send each call of remote procedure from to
+// libvirtd as a call of procedure to, its arguments unchanged, so that
+// libvirtd answers it as it answers to: with VIR_ERR_NO_SUPPORT, say, from
+// a procedure its driver lacks. For connections made after the call.
+func (p *Proxy) Rename(from, to uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	renames := map[uint32]uint32{from: to}
+	for k, v := range p.renames {
+		renames[k] = v
+	}
+	p.renames = renames
+}
+
+// copyCalls relays libvirt RPC messages from src to dst, renaming the
+// calls of the remote program's procedures as renames says.
+func copyCalls(dst io.Writer, src io.Reader, renames map[uint32]uint32) {
+	if len(renames) == 0 {
+		io.Copy(dst, src)
+		return
+	}
+	const (
+		headerEnd     = 28 // length, program, version, procedure, type, serial, status
+		remoteProgram = 0x20008086
+		call          = 0
+	)
+	for {
+		var length [4]byte
+		if _, err := io.ReadFull(src, length[:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(length[:])
+		if n < headerEnd || n > 32<<20 {
+			return
+		}
+		msg := make([]byte, n)
+		copy(msg, length[:])
+		if _, err := io.ReadFull(src, msg[4:]); err != nil {
+			return
+		}
+		be := binary.BigEndian
+		if be.Uint32(msg[4:]) == remoteProgram && be.Uint32(msg[16:]) == call {
+			if to, ok := renames[be.Uint32(msg[12:])]; ok {
+				be.PutUint32(msg[12:], to)
+			}
+		}
+		if _, err := dst.Write(msg); err != nil {
+			return
+		}
+	}
 }

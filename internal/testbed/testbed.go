@@ -215,7 +215,7 @@ func SampleInterval(t testing.TB, conn *libvirtconn.Conn, groups libvirt.DomainS
 	reader := domstats.NewReader(conn, groups)
 	var slowest time.Duration
 	for range 3 {
-		r, err := reader.Read(context.Background())
+		r, err := reader.ReadSample(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,8 +4,9 @@
 (() => {
   const API = "../api/v1.0/";
   const METRICS = document.querySelector('meta[name="vadvisor-metrics"]').content;
-  const POLL_MS = 1000; // the history's default sampling period
-  const METRICS_MS = 10000; // a scrape reads every domain: keep it rare
+  const POLL_MS = 1000; // the history's default sampling period, until /host gives it
+  const LIVE_MS = 10000; // with the history off, each live reading costs libvirt a call: keep it rare
+  const HOST_MS = 2000; // /host costs libvirt nothing
   const WINDOW_S = 60; // what the charts show, the history's default retention
   const GONE_S = 60; // how long a VM that left the stats stays listed
   const MAX_EVENTS = 200; // kept in the feed
@@ -37,7 +38,7 @@
 
   // ---- state ----
   const vms = new Map(); // uuid -> vm
-  const host = { up: null, versions: null, domains: null, statsError: null, apiError: null, lastData: null };
+  const host = { up: null, versions: null, domains: null, history: undefined, statsError: null, apiError: null, lastData: null };
   const view = { sort: { key: "name", dir: 1 }, filter: "", uuid: null };
 
   function vmFor(uuid) {
@@ -98,11 +99,17 @@
       s.memory && s.memory.actual != null ? s.memory.actual * 1024 : null;
   }
 
+  // A VM counts as seen when it has the newest sample of the answer: the
+  // others stopped (a history answer holds their last samples too).
   function ingest(data, now) {
+    let newest = "";
+    for (const samples of Object.values(data)) {
+      if (samples.length && samples[samples.length - 1].timestamp > newest) newest = samples[samples.length - 1].timestamp;
+    }
     for (const [uuid, samples] of Object.entries(data)) {
       const vm = vmFor(uuid);
       for (const s of samples) ingestSample(vm, s);
-      vm.seen = now;
+      if (samples.length && samples[samples.length - 1].timestamp === newest) vm.seen = now;
     }
     for (const [uuid, vm] of vms) {
       if (vm.seen < now && now - vm.seen > GONE_S) {
@@ -110,6 +117,7 @@
         vms.delete(uuid);
       }
     }
+    return newest;
   }
 
   // A VM view starts with the VM's whole history, then follows the polls.
@@ -131,12 +139,25 @@
     try { return (await resp.json()).error || resp.statusText; } catch { return resp.statusText; }
   }
 
+  // The page follows the history: all of it once, then at every sampling
+  // period the samples since the newest one it has (start_time includes
+  // that one, which ingestSample skips), so an open page adds no libvirt
+  // call to the sampler's. With the history off (409) it takes a live
+  // reading every LIVE_MS instead.
+  const stats = { newest: null, off: false };
   async function pollStats() {
+    const url = stats.off ? "stats/?live=true" : "stats/" + (stats.newest ? "?start_time=" + encodeURIComponent(stats.newest) : "");
     let data;
     try {
-      const resp = await fetch(API + "stats/?live=true", { cache: "no-store" });
+      const resp = await fetch(API + url, { cache: "no-store" });
       if (!resp.ok) {
         const msg = await errorText(resp);
+        if (resp.status === 409 && !stats.off) {
+          stats.off = true;
+          $("#note").textContent = `${msg}. Showing a live reading every ${LIVE_MS / 1000} s.`;
+          $("#note").hidden = false;
+          return pollStats();
+        }
         // 503: vAdvisor answers but cannot read libvirt.
         if (resp.status === 503) { host.statsError = msg; host.apiError = null; }
         else { host.apiError = `HTTP ${resp.status}: ${msg}`; }
@@ -151,10 +172,16 @@
     }
     const now = Date.now() / 1000;
     host.statsError = host.apiError = null;
-    host.lastData = now;
-    ingest(data, now);
+    const newest = ingest(data, now);
+    // An answer with nothing newer (the poll came before the next sample)
+    // changes nothing: every VM is as it was.
+    if (stats.off || newest > (stats.newest || "")) {
+      if (newest) stats.newest = newest;
+      host.lastData = now;
+    }
     render();
   }
+  const statsPeriod = () => stats.off ? LIVE_MS : host.history ? host.history.interval_seconds * 1000 : POLL_MS;
 
   // period is in ms, or a function giving the next one.
   function loop(fn, period) {
@@ -165,6 +192,7 @@
       await fn();
       // A hidden tab stops polling; it resumes when shown again.
       const next = typeof period === "function" ? period() : period;
+      if (next == null) return; // done
       if (!document.hidden) timer = setTimeout(run, Math.max(100, next - (performance.now() - start)));
     };
     document.addEventListener("visibilitychange", () => {
@@ -173,19 +201,29 @@
     run();
   }
 
-  async function pollMetrics() {
+  // Reachability and the domain count come from /host, which answers
+  // from what vAdvisor already knows; the versions from /metrics, read
+  // only until they are known (vAdvisor reads them in the background after
+  // it connects), since a scrape reads every domain.
+  async function pollHost() {
+    try {
+      const resp = await fetch(API + "host", { cache: "no-store" });
+      if (!resp.ok) return;
+      const h = await resp.json();
+      host.up = h.libvirt_up ? 1 : 0;
+      host.domains = h.reading ? h.reading.domains : null;
+      host.history = h.history;
+    } catch { return; }
+    renderHost();
+  }
+
+  async function pollVersions() {
     let text;
     try {
       const resp = await fetch(METRICS, { cache: "no-store" });
       if (!resp.ok) return;
       text = await resp.text();
     } catch { return; }
-    const num = (name) => {
-      const m = text.match(new RegExp("^" + name + " (\\S+)$", "m"));
-      return m ? Number(m[1]) : null;
-    };
-    host.up = num("libvirt_up");
-    host.domains = num("libvirt_domains");
     const v = text.match(/^libvirt_versions_info\{(.*)\} /m);
     if (v) {
       const labels = {};
@@ -560,8 +598,8 @@
   });
 
   route();
-  loop(pollStats, POLL_MS);
-  // vAdvisor reads the versions in the background after it connects.
-  loop(pollMetrics, () => host.versions ? METRICS_MS : 2000);
+  loop(pollStats, statsPeriod);
+  loop(pollHost, HOST_MS);
+  loop(pollVersions, () => host.versions ? null : 2000);
   followEvents();
 })();

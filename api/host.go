@@ -1,0 +1,76 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+const hostPath = "/api/v1.0/host"
+
+// Host serves what is known of the host without a libvirt call of its
+// own, so that a page that polls it costs libvirt nothing: whether the
+// connection is up, the domains of the latest reading (the sampler's, or
+// a scrape's or live request's when the history is off) and the history's
+// settings.
+type Host struct {
+	conn    *libvirtconn.Conn
+	reader  *domstats.Reader
+	history *history.History // nil: off
+}
+
+// NewHost serves the state of conn, reader and h (nil when off).
+func NewHost(conn *libvirtconn.Conn, reader *domstats.Reader, h *history.History) *Host {
+	return &Host{conn: conn, reader: reader, history: h}
+}
+
+// Register adds /api/v1.0/host.
+func (h *Host) Register(mux *http.ServeMux) { mux.HandleFunc(hostPath, h.serve) }
+
+type hostJSON struct {
+	LibvirtURI string       `json:"libvirt_uri"`
+	LibvirtUp  bool         `json:"libvirt_up"`
+	Reading    *readingJSON `json:"reading"` // null before the first
+	History    *historyJSON `json:"history"` // null when off
+}
+
+type readingJSON struct {
+	Timestamp     time.Time `json:"timestamp"`
+	Domains       int       `json:"domains"`
+	ActiveDomains int       `json:"active_domains"`
+}
+
+type historyJSON struct {
+	IntervalSeconds  float64 `json:"interval_seconds"`
+	RetentionSeconds float64 `json:"retention_seconds"`
+}
+
+func (h *Host) serve(w http.ResponseWriter, r *http.Request) {
+	if !allowGet(w, r) {
+		return
+	}
+	if r.URL.RawQuery != "" {
+		writeError(w, http.StatusBadRequest, "this path takes no query parameters")
+		return
+	}
+	out := hostJSON{LibvirtURI: h.conn.URI(), LibvirtUp: h.conn.Connected()}
+	if rd := h.reader.Latest(); rd != nil {
+		out.Reading = &readingJSON{Timestamp: rd.Time.UTC(), Domains: len(rd.Domains)}
+		for i := range rd.Domains {
+			if rd.Domains[i].Active() {
+				out.Reading.ActiveDomains++
+			}
+		}
+	}
+	if h.history != nil {
+		out.History = &historyJSON{IntervalSeconds: h.history.Interval().Seconds(), RetentionSeconds: h.history.Retention().Seconds()}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(out)
+}
