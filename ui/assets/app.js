@@ -99,8 +99,9 @@
       s.memory && s.memory.actual != null ? s.memory.actual * 1024 : null;
   }
 
-  // A VM counts as seen when it has the newest sample of the answer: the
-  // others stopped (a history answer holds their last samples too).
+  // A VM counts as seen now when it has the newest sample of the answer;
+  // the others stopped (a history answer holds their last samples too) and
+  // were last seen at their last sample.
   function ingest(data, now) {
     let newest = "";
     for (const samples of Object.values(data)) {
@@ -109,7 +110,9 @@
     for (const [uuid, samples] of Object.entries(data)) {
       const vm = vmFor(uuid);
       for (const s of samples) ingestSample(vm, s);
-      if (samples.length && samples[samples.length - 1].timestamp === newest) vm.seen = now;
+      if (!samples.length) continue;
+      const last = samples[samples.length - 1].timestamp;
+      vm.seen = last === newest ? now : Math.max(vm.seen, parseTime(last));
     }
     for (const [uuid, vm] of vms) {
       if (vm.seen < now && now - vm.seen > GONE_S) {
