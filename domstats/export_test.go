@@ -11,3 +11,18 @@ func (r *Reader) SetLastDuration(d time.Duration) {
 }
 
 var Split = split
+
+// UsePerDomainCPU makes samples read the CPU figures with the per-domain
+// calls whatever the driver, until libvirt turns them down.
+func (r *Reader) UsePerDomainCPU() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bulkCPU = false
+}
+
+// BulkCPU reports whether samples take the bulk groups for the CPU figures.
+func (r *Reader) BulkCPU() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bulkCPU
+}

@@ -3,6 +3,7 @@ package domstats
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,9 @@ type Reader struct {
 	latest    *Reading
 	latestEnd time.Time
 	stuck     map[libvirt.UUID]bool // domains whose retry timed out
-	// bulkCPU is set once libvirt turned down the per-domain CPU calls
-	// (a driver without them): samples then take the bulk groups.
+	// bulkCPU makes samples take the bulk groups for the CPU figures:
+	// with a driver other than QEMU's, or once libvirt turned down the
+	// per-domain calls.
 	bulkCPU bool
 }
 
@@ -59,16 +61,19 @@ const SampleGroups = libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | li
 	libvirt.DomainStatsVCPU | libvirt.DomainStatsInterface | libvirt.DomainStatsBlock
 
 // cpuGroups are the groups whose sample figures come cheaper from
-// per-domain calls: in the bulk call, with the domain's job, libvirt 9
-// also asks each guest's QEMU for statistics a sample does not hold
-// (query-stats, query-cpus-fast), while virDomainGetCPUStats and
+// per-domain calls with QEMU's driver: in the bulk call, with the domain's
+// job, libvirt 9 also asks each guest's QEMU for statistics a sample does
+// not hold (query-stats, query-cpus-fast), while virDomainGetCPUStats and
 // virDomainGetVcpus read the same CPU times from the host's cgroup and
-// /proc without the job (docs/benchmarks.md has the figures).
+// /proc without the job (docs/benchmarks.md has the figures). Other
+// drivers (the test driver) answer the bulk groups from memory, where two
+// calls per domain would only add cost.
 const cpuGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU
 
 // NewReader reads the given stats groups, and at least SampleGroups.
 func NewReader(conn *libvirtconn.Conn, groups libvirt.DomainStatsTypes) *Reader {
-	return &Reader{conn: conn, groups: groups | SampleGroups, stuck: map[libvirt.UUID]bool{}}
+	qemu := conn != nil && strings.HasPrefix(conn.URI(), "qemu")
+	return &Reader{conn: conn, groups: groups | SampleGroups, stuck: map[libvirt.UUID]bool{}, bulkCPU: !qemu}
 }
 
 // Latest is the most recent successful reading, full or sample, or nil.

@@ -16,6 +16,9 @@ func TestSampleReadingMatchesFullReading(t *testing.T) {
 	names := testbed.Guests(t, "vadv-d", 2)
 	conn := testbed.Conn(t, testbed.SystemURI)
 	r := domstats.NewReader(conn, domstats.SampleGroups)
+	if r.BulkCPU() {
+		t.Fatal("samples of a QEMU connection take the bulk CPU groups")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	full, err := r.Read(ctx)
@@ -83,8 +86,9 @@ func TestSampleReadingMatchesFullReading(t *testing.T) {
 	}
 }
 
-// A driver without the per-domain CPU calls gets its samples from the
-// bulk groups alone. libvirtd is made to answer virDomainGetCPUStats as
+// A test-driver connection takes the bulk groups for the samples' CPU
+// figures; one that makes the per-domain calls and finds them missing
+// (a driver without them) turns to the bulk groups alone. libvirtd is made to answer virDomainGetCPUStats as
 // a driver without it does: the test driver lacks virDomainGetJobStats,
 // and a proxy sends the one call as the other.
 func TestSampleReadingWithoutPerDomainCalls(t *testing.T) {
@@ -93,7 +97,11 @@ func TestSampleReadingWithoutPerDomainCalls(t *testing.T) {
 	proxy.Rename(procGetCPUStats, procGetJobStats)
 	conn := testbed.Conn(t, testbed.TestNode(t, "sample", 3)+"?socket="+proxy.Path)
 	r := domstats.NewReader(conn, domstats.SampleGroups)
-	for range 2 { // the first finds the call missing, the second knows
+	if !r.BulkCPU() {
+		t.Fatal("samples of a test-driver connection do not take the bulk groups")
+	}
+	r.UsePerDomainCPU() // as with QEMU's driver
+	for range 2 {       // the first finds the call missing, the second knows
 		rd, err := r.ReadSample(context.Background())
 		if err != nil {
 			t.Fatal(err)
