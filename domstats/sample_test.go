@@ -101,7 +101,8 @@ func TestSampleReadingWithoutPerDomainCalls(t *testing.T) {
 		t.Fatal("samples of a test-driver connection do not take the bulk groups")
 	}
 	r.UsePerDomainCPU() // as with QEMU's driver
-	for range 2 {       // the first finds the call missing, the second knows
+	// The first reading finds the call missing, the second knows.
+	for range 2 {
 		rd, err := r.ReadSample(context.Background())
 		if err != nil {
 			t.Fatal(err)
