@@ -49,10 +49,12 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain) error {
 		switch {
 		case errors.As(err, &le) && le.Code == uint32(libvirt.ErrNoSupport):
 			unsupported.Store(true)
-		case errors.Is(err, libvirtconn.ErrTimeout), errors.Is(err, libvirtconn.ErrNoSlot):
-			// These calls need no job: libvirtd itself is stalled (its
-			// workers all held by hung guests), so the rest would time
-			// out too. This reading gives up on CPU figures at once.
+		case libvirtconn.Hung(err):
+			// These calls need no job: one that timed out means libvirtd
+			// itself is stalled (its workers all held by hung guests), so
+			// the rest would time out too. This reading gives up on CPU
+			// figures at once. (A call that found no free request slot
+			// in time was never made: only its domain goes without.)
 			stalled.Store(true)
 		}
 	})
