@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vadvisor/vadvisor/collector"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
@@ -71,8 +75,8 @@ func loadDashboard(t testing.TB) (grafanaDashboard, []grafanaPanel) {
 var metricName = regexp.MustCompile(`\b(?:libvirt|vadvisor)_[a-z_]+\b`)
 
 // knownMetrics is every metric family name vadvisor can export: those of a
-// live scrape plus those the collector source declares (for figures the
-// test guests cannot produce).
+// live scrape plus those the collector describes (for figures the test
+// guests cannot produce).
 func knownMetrics(t testing.TB, exposition string) map[string]bool {
 	t.Helper()
 	known := map[string]bool{}
@@ -81,10 +85,14 @@ func knownMetrics(t testing.TB, exposition string) map[string]bool {
 			known[f[2]] = true
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(testbed.Root(), "collector", "*.go"))
-	for _, f := range files {
-		src := readFile(t, f)
-		for _, m := range regexp.MustCompile(`"((?:libvirt|vadvisor)_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		(*collector.Collector)(nil).WithContext(context.Background()).Describe(descs)
+		close(descs)
+	}()
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range descs {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
 			known[m[1]] = true
 		}
 	}

@@ -157,7 +157,7 @@
         const msg = await errorText(resp);
         if (resp.status === 409 && !stats.off) {
           stats.off = true;
-          $("#note").textContent = `${msg}. Showing a live reading every ${LIVE_MS / 1000} s.`;
+          $("#note").textContent = `${msg.charAt(0).toUpperCase()}${msg.slice(1)}. Showing a live reading every ${LIVE_MS / 1000} s.`;
           $("#note").hidden = false;
           return pollStats();
         }
