@@ -44,10 +44,9 @@ type Reader struct {
 	// one is held by the reading that talks to libvirt.
 	one sync.Mutex
 
-	mu        sync.Mutex
-	latest    *Reading
-	latestEnd time.Time
-	stuck     map[libvirt.UUID]bool // domains whose retry timed out
+	mu     sync.Mutex
+	latest *Reading
+	stuck  map[libvirt.UUID]bool // domains whose retry timed out
 	// bulkCPU makes samples take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
 	// per-domain calls.
@@ -97,9 +96,9 @@ func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 	asked := time.Now()
 	return r.wait(ctx, "sample", func() (*Reading, error) {
 		r.mu.Lock()
-		latest, end, bulkCPU := r.latest, r.latestEnd, r.bulkCPU
+		latest, bulkCPU := r.latest, r.bulkCPU
 		r.mu.Unlock()
-		if latest != nil && end.After(asked) {
+		if latest != nil && latest.Time.Add(latest.Duration).After(asked) {
 			return latest, nil // a full reading ended while this one waited its turn
 		}
 		if !bulkCPU {
@@ -121,7 +120,7 @@ func (r *Reader) wait(ctx context.Context, kind string, read func() (*Reading, e
 		rd, err := read()
 		if err == nil {
 			r.mu.Lock()
-			r.latest, r.latestEnd = rd, time.Now()
+			r.latest = rd
 			r.mu.Unlock()
 		}
 		return rd, err

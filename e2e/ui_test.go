@@ -507,15 +507,20 @@ func scriptTime(t *testing.T, p *page) (float64, int) {
 			script = m.Value
 		}
 	}
+	return script, p.requests("/api/v1.0/stats/")
+}
+
+// requests counts the URLs the tab requested that contain part.
+func (p *page) requests(part string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
 	for _, u := range p.log {
-		if strings.Contains(u, "/api/v1.0/stats/") {
+		if strings.Contains(u, part) {
 			n++
 		}
 	}
-	return script, n
+	return n
 }
 
 // cpuOver is the CPU the process used over d, in CPUs.
@@ -569,20 +574,9 @@ func TestUIHistoryOff(t *testing.T) {
 		t.Errorf("an alarm banner with the history off: %s", eval[string](t, p, `document.querySelector("#banner").textContent`))
 	}
 	p.screenshot(t, "ui-history-off.png")
-	live := func() int {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		n := 0
-		for _, u := range p.log {
-			if strings.Contains(u, "live=true") {
-				n++
-			}
-		}
-		return n
-	}
-	n0 := live()
+	n0 := p.requests("live=true")
 	time.Sleep(12 * time.Second)
-	if n := live() - n0; n < 1 || n > 2 {
+	if n := p.requests("live=true") - n0; n < 1 || n > 2 {
 		t.Errorf("%d live readings in 12 s, want one every 10 s", n)
 	}
 }
