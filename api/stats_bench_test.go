@@ -104,3 +104,21 @@ func BenchmarkStats1000x60(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendSample writes one sample of a VM with two vCPUs,
+// interfaces and disks.
+func BenchmarkAppendSample(b *testing.B) {
+	h, ids := syntheticHistory(b, 1, 1)
+	samples, _ := h.Samples(ids[0], nil)
+	if len(samples) != 1 {
+		b.Fatalf("%d samples", len(samples))
+	}
+	var d domstats.Domain
+	samples[0].Decode(&d)
+	t := samples[0].Time()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendSample(buf[:0], t, &d)
+	}
+}

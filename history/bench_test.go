@@ -5,8 +5,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
+
+// BenchmarkSampleEncodeDecode stores a running domain (two vCPUs,
+// interfaces and disks) in a sample and reads it back.
+func BenchmarkSampleEncodeDecode(b *testing.B) {
+	v := func(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
+	d := domstats.Domain{Name: "vm", ID: 1, State: v(1), CPUTime: v(1e9), CPUUser: v(1e8), CPUSystem: v(1e7),
+		Balloon: domstats.Balloon{Current: v(1 << 20), Maximum: v(1 << 21), RSS: v(1 << 19), SwapIn: v(0)}}
+	for k := range 2 {
+		d.VCPUs = append(d.VCPUs, domstats.VCPU{State: v(1), Time: v(5e9)})
+		d.Nets = append(d.Nets, domstats.Net{Name: "tap" + string(rune('0'+k)), RxBytes: v(1500), RxPkts: v(1), TxBytes: v(900), TxPkts: v(1)})
+		d.Blocks = append(d.Blocks, domstats.Block{Name: "vd" + string(rune('a'+k)), RdReqs: v(1), RdBytes: v(4096), Capacity: v(10 << 30)})
+	}
+	l := newLayout(&d)
+	var s Sample
+	var out domstats.Domain
+	b.ReportAllocs()
+	for b.Loop() {
+		s.set(1, l, &d)
+		s.Decode(&out)
+	}
+}
 
 func (h *History) ticks() uint64 {
 	h.statsMu.Lock()
