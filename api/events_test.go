@@ -467,13 +467,16 @@ func TestEventsStreamLagLimit(t *testing.T) {
 	// In bursts of 50 a millisecond apart, which a client that reads
 	// keeps up with. A store that waited for the stuck client would never
 	// get through them: it would wait for the write timeout (a minute).
-	const n = 20000
-	first := store.Add(events.Event{Type: events.Started, DomainName: "vm", DomainUUID: "u"})
+	// The events are 1 KB lines, 8 MB in all: more than the socket
+	// buffers can hold (the kernel grows a send buffer to 4 MB at most).
+	const n = 8000
+	name := strings.Repeat("v", 1000)
+	first := store.Add(events.Event{Type: events.Started, DomainName: name, DomainUUID: "u"})
 	added := make(chan struct{})
 	go func() {
 		defer close(added)
 		for i := 1; i < n; i++ {
-			store.Add(events.Event{Type: events.Started, DomainName: "vm", DomainUUID: "u"})
+			store.Add(events.Event{Type: events.Started, DomainName: name, DomainUUID: "u"})
 			if i%50 == 0 {
 				time.Sleep(time.Millisecond)
 			}
