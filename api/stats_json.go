@@ -73,51 +73,54 @@ func appendSample(b []byte, t time.Time, d *domstats.Domain) []byte {
 	b = appendValue(b, m.Maximum)
 	b = append(b, `},"network":{"interfaces":[`...)
 	for i := range d.Nets {
-		n := &d.Nets[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = appendString(b, n.Name)
-		b = appendField(b, "rx_bytes", n.RxBytes)
-		b = appendField(b, "rx_packets", n.RxPkts)
-		b = appendField(b, "rx_errors", n.RxErrs)
-		b = appendField(b, "rx_dropped", n.RxDrop)
-		b = appendField(b, "tx_bytes", n.TxBytes)
-		b = appendField(b, "tx_packets", n.TxPkts)
-		b = appendField(b, "tx_errors", n.TxErrs)
-		b = appendField(b, "tx_dropped", n.TxDrop)
-		b = append(b, '}')
+		b = appendDevice(b, d.Nets[i].Name, &d.Nets[i], netFields)
 	}
 	b = append(b, `]},"diskio":[`...)
 	for i := range d.Blocks {
-		k := &d.Blocks[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"name":`...)
-		b = appendString(b, k.Name)
-		b = appendField(b, "rd_reqs", k.RdReqs)
-		b = appendField(b, "rd_bytes", k.RdBytes)
-		b = appendField(b, "rd_times", k.RdTimes)
-		b = appendField(b, "wr_reqs", k.WrReqs)
-		b = appendField(b, "wr_bytes", k.WrBytes)
-		b = appendField(b, "wr_times", k.WrTimes)
-		b = appendField(b, "fl_reqs", k.FlReqs)
-		b = appendField(b, "fl_times", k.FlTimes)
-		b = appendField(b, "allocation", k.Allocation)
-		b = appendField(b, "capacity", k.Capacity)
-		b = appendField(b, "physical", k.Physical)
-		b = append(b, '}')
+		b = appendDevice(b, d.Blocks[i].Name, &d.Blocks[i], blockFields)
 	}
 	return append(b, "]}"...)
 }
 
-func appendField(b []byte, name string, v domstats.Value) []byte {
-	b = append(b, ",\""...)
-	b = append(b, name...)
-	b = append(b, "\":"...)
-	return appendValue(b, v)
+// sampleField is a field of a device's object: its name and where the
+// device holds it.
+type sampleField[T any] struct {
+	name string
+	at   func(*T) *domstats.Value
+}
+
+// The fields of an interface's and a disk's object, as domstats describes
+// them (those with a sample name), in libvirt's units.
+var (
+	netFields   = sampleFields(domstats.NetFields)
+	blockFields = sampleFields(domstats.BlockFields)
+)
+
+func sampleFields[T any](fs []domstats.Field[T]) []sampleField[T] {
+	var out []sampleField[T]
+	for _, f := range fs {
+		if f.Sample != "" {
+			out = append(out, sampleField[T]{`,"` + f.Sample + `":`, f.At})
+		}
+	}
+	return out
+}
+
+// appendDevice writes one interface or disk: its name, then its fields.
+func appendDevice[T any](b []byte, name string, dev *T, fields []sampleField[T]) []byte {
+	b = append(b, `{"name":`...)
+	b = appendString(b, name)
+	for _, f := range fields {
+		b = append(b, f.name...)
+		b = appendValue(b, *f.at(dev))
+	}
+	return append(b, '}')
 }
 
 func appendValue(b []byte, v domstats.Value) []byte {

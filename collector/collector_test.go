@@ -129,11 +129,21 @@ func newCollector(t testing.TB, uri string, names ...string) *Collector {
 
 func TestScrapeMatchesLibvirt(t *testing.T) {
 	guests := testbed.Guests(t, "vadv-c", 3)
+	// A write threshold on the first guest's disk (libvirt reports one
+	// only while it is set).
+	testbed.Virsh(t, "domblkthreshold", guests[0], "vda", "64M")
+	t.Cleanup(func() { testbed.Virsh(t, "domblkthreshold", guests[0], "vda", "0") })
 	before := map[string]map[string]string{}
 	for _, g := range guests {
 		before[g] = virshStats(t, g)
 	}
 	s := scrapeOnce(t, newCollector(t, "qemu:///system", "domain", "memory", "vcpu", "block", "interface"))
+	for i, g := range guests {
+		got, ok := s.get("libvirt_domain_block_stats_write_threshold_bytes", "domain="+g, "target_device=vda")
+		if want := i == 0; ok != want || ok && got != 64<<20 {
+			t.Errorf("%s vda write threshold %v (present: %v), want %d only on %s", g, got, ok, 64<<20, guests[0])
+		}
+	}
 
 	if up := s.must(t, "libvirt_up"); up != 1 {
 		t.Errorf("libvirt_up = %v, want 1", up)

@@ -33,12 +33,7 @@ var (
 		"Memory currently given to a running domain (balloon size).", "domain")
 	domainVCPUs = gauge(domainSubsystem, "info_virtual_cpus",
 		"Number of virtual CPUs of a running domain.", "domain")
-	domainCPUTime = counter(domainSubsystem, "info_cpu_time_seconds_total",
-		"CPU time used by a running domain.", "domain")
-	domainCPUUser = counter(domainSubsystem, "cpu_user_seconds_total",
-		"User CPU time used by a running domain's processes.", "domain")
-	domainCPUSystem = counter(domainSubsystem, "cpu_system_seconds_total",
-		"System CPU time used by a running domain's processes.", "domain")
+	domainCPU      = fieldMetrics(domainSubsystem, domstats.CPUFields, "domain")
 	domainTimedOut = gauge(domainSubsystem, "timed_out",
 		"1 if libvirt could not give the domain's monitor-backed statistics in time (e.g. a hung guest); those series are then absent, never 0.",
 		"domain")
@@ -80,9 +75,7 @@ func updateDomain(s *scrape) error {
 		domainMaxMemory.send(s.ch, d.Balloon.Maximum, kibibytes, d.Name)
 		domainMemory.send(s.ch, d.Balloon.Current, kibibytes, d.Name)
 		domainVCPUs.send(s.ch, d.VCPUCurrent, 1, d.Name)
-		domainCPUTime.send(s.ch, d.CPUTime, nanoseconds, d.Name)
-		domainCPUUser.send(s.ch, d.CPUUser, nanoseconds, d.Name)
-		domainCPUSystem.send(s.ch, d.CPUSystem, nanoseconds, d.Name)
+		sendFields(s.ch, domainCPU, d, d.Name)
 		domainTimedOut.sendFloat(s.ch, boolFloat(d.Incomplete), d.Name)
 	}
 	return nil

@@ -22,19 +22,13 @@ func init() {
 // iothreadSubsystem names this file's metrics: libvirt_domain_iothread_*.
 const iothreadSubsystem = "domain_iothread"
 
-var (
-	iothreadPollMax    = gauge(iothreadSubsystem, "poll_max_seconds", "Maximum polling time of the IOThread (0: polling off).", "domain", "iothread")
-	iothreadPollGrow   = gauge(iothreadSubsystem, "poll_grow", "Polling time growth factor of the IOThread.", "domain", "iothread")
-	iothreadPollShrink = gauge(iothreadSubsystem, "poll_shrink", "Polling time shrink divisor of the IOThread.", "domain", "iothread")
-)
+var iothreadStats = fieldMetrics(iothreadSubsystem, domstats.IOThreadFields, "domain", "iothread")
 
 func updateIOThread(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
-		for _, t := range d.IOThreads {
-			id := strconv.FormatUint(t.ID, 10)
-			iothreadPollMax.send(s.ch, t.PollMaxNs, nanoseconds, d.Name, id)
-			iothreadPollGrow.send(s.ch, t.PollGrow, 1, d.Name, id)
-			iothreadPollShrink.send(s.ch, t.PollShrink, 1, d.Name, id)
+		for i := range d.IOThreads {
+			t := &d.IOThreads[i]
+			sendFields(s.ch, iothreadStats, t, d.Name, strconv.FormatUint(t.ID, 10))
 		}
 	})
 }

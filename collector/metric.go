@@ -50,6 +50,48 @@ func (m metric) sendFloat(ch chan<- prometheus.Metric, v float64, labels ...stri
 	ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v, labels...)
 }
 
+// fieldMetric is the metric of a statistic domstats describes (a Field
+// with a metric name).
+type fieldMetric[T any] struct {
+	metric
+	key     string // libvirt's name of the field
+	at      func(*T) *domstats.Value
+	perUnit float64
+}
+
+// fieldMetrics declares libvirt_<subsystem>_<name> for each field of fs
+// with a metric name, with the given labels.
+func fieldMetrics[T any](subsystem string, fs []domstats.Field[T], labels ...string) []fieldMetric[T] {
+	var ms []fieldMetric[T]
+	for _, f := range fs {
+		if f.Metric == "" {
+			continue
+		}
+		declare := gauge
+		if f.Kind == domstats.Counter {
+			declare = counter
+		}
+		ms = append(ms, fieldMetric[T]{declare(subsystem, f.Metric, f.Help, labels...), f.Key, f.At, perUnit[f.Unit]})
+	}
+	return ms
+}
+
+// sendFields exports t's fields that libvirt returned, in base units.
+func sendFields[T any](ch chan<- prometheus.Metric, ms []fieldMetric[T], t *T, labels ...string) {
+	for _, m := range ms {
+		m.send(ch, *m.at(t), m.perUnit, labels...)
+	}
+}
+
+// perUnit is how many of each of libvirt's units make one base unit.
+var perUnit = map[domstats.Unit]float64{
+	domstats.Count:       1,
+	domstats.Seconds:     1,
+	domstats.Nanoseconds: nanoseconds,
+	domstats.KiB:         kibibytes,
+	domstats.MiB:         mebibytes,
+}
+
 // How many of libvirt's units make one base unit (divisors that keep whole
 // values exact).
 const (

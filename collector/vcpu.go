@@ -22,24 +22,15 @@ func init() {
 const vcpuSubsystem = "domain_vcpu"
 
 var (
-	vcpuCurrent = gauge(vcpuSubsystem, "current", "Number of online vCPUs.", "domain")
-	vcpuMaximum = gauge(vcpuSubsystem, "maximum", "Maximum number of vCPUs.", "domain")
-	vcpuState   = gauge(vcpuSubsystem, "state", "vCPU state: 0 offline, 1 running, 2 blocked.", "domain", "vcpu")
-	vcpuTime    = counter(vcpuSubsystem, "time_seconds_total", "Time the vCPU ran.", "domain", "vcpu")
-	vcpuWait    = counter(vcpuSubsystem, "wait_seconds_total", "Time the vCPU waited on I/O (where the hypervisor reports it).", "domain", "vcpu")
-	vcpuDelay   = counter(vcpuSubsystem, "delay_seconds_total", "Time the vCPU was runnable but waited for a host CPU (steal).", "domain", "vcpu")
+	vcpuCounts = fieldMetrics(vcpuSubsystem, domstats.VCPUCountFields, "domain")
+	vcpuStats  = fieldMetrics(vcpuSubsystem, domstats.VCPUFields, "domain", "vcpu")
 )
 
 func updateVCPU(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
-		vcpuCurrent.send(s.ch, d.VCPUCurrent, 1, d.Name)
-		vcpuMaximum.send(s.ch, d.VCPUMaximum, 1, d.Name)
-		for i, v := range d.VCPUs {
-			idx := strconv.Itoa(i)
-			vcpuState.send(s.ch, v.State, 1, d.Name, idx)
-			vcpuTime.send(s.ch, v.Time, nanoseconds, d.Name, idx)
-			vcpuWait.send(s.ch, v.Wait, nanoseconds, d.Name, idx)
-			vcpuDelay.send(s.ch, v.Delay, nanoseconds, d.Name, idx)
+		sendFields(s.ch, vcpuCounts, d, d.Name)
+		for i := range d.VCPUs {
+			sendFields(s.ch, vcpuStats, &d.VCPUs[i], d.Name, strconv.Itoa(i))
 		}
 	})
 }

@@ -11,86 +11,6 @@ import (
 	"github.com/digitalocean/go-libvirt"
 )
 
-// Value is a statistic that libvirt may or may not have returned: a value it
-// did not return must never be exported as 0.
-type Value struct {
-	V  uint64
-	OK bool
-}
-
-// Domain is one domain's bulk statistics, in libvirt's units.
-type Domain struct {
-	Name        string
-	UUID        libvirt.UUID
-	ID          int32
-	State       Value // libvirt.DomainState
-	StateReason Value
-	CPUTime     Value // ns
-	CPUUser     Value // ns
-	CPUSystem   Value // ns
-	Balloon     Balloon
-	VCPUCurrent Value
-	VCPUMaximum Value
-	VCPUs       []VCPU
-	Nets        []Net
-	Blocks      []Block
-	Perf        []Perf
-	IOThreads   []IOThread
-	DirtyRate   DirtyRate
-	// Incomplete is set when libvirt skipped the domain's monitor-backed
-	// statistics (its job was busy) and a retry could not fill them in.
-	Incomplete bool
-}
-
-// Active reports whether the domain runs (or is paused): only then does it
-// have live counters.
-func (d *Domain) Active() bool { return d.ID > 0 }
-
-// Balloon holds the balloon.* group: sizes in KiB, faults in counts,
-// LastUpdate in seconds since the epoch.
-type Balloon struct {
-	Current, Maximum, SwapIn, SwapOut, MajorFault, MinorFault Value
-	Unused, Available, Usable, RSS, LastUpdate, DiskCaches    Value
-	HugetlbPgalloc, HugetlbPgfail                             Value
-}
-
-// VCPU holds vcpu.N.*: State is libvirt.VcpuState, times in ns.
-type VCPU struct {
-	State, Time, Wait, Delay Value
-}
-
-// Net holds net.N.*.
-type Net struct {
-	Name                            string
-	RxBytes, RxPkts, RxErrs, RxDrop Value
-	TxBytes, TxPkts, TxErrs, TxDrop Value
-}
-
-// Block holds block.N.*: times in ns, sizes in bytes.
-type Block struct {
-	Name, Path                                string
-	RdReqs, RdBytes, RdTimes, WrReqs, WrBytes Value
-	WrTimes, FlReqs, FlTimes, Errors          Value
-	Allocation, Capacity, Physical            Value
-}
-
-// Perf is one perf.* event counter.
-type Perf struct {
-	Event string
-	Value uint64
-}
-
-// IOThread holds iothread.ID.*.
-type IOThread struct {
-	ID                              uint64
-	PollMaxNs, PollGrow, PollShrink Value
-}
-
-// DirtyRate holds dirtyrate.*.
-type DirtyRate struct {
-	CalcStatus, CalcStartTime, CalcPeriod, MegabytesPerSecond Value
-}
-
 // maxIndex bounds the per-device index a record may name, so that a
 // malformed record cannot make us allocate without limit.
 const maxIndex = 4096
@@ -99,70 +19,73 @@ const maxIndex = 4096
 // ignored; a field of the wrong type is treated as absent.
 func Decode(rec libvirt.DomainStatsRecord) Domain {
 	d := Domain{Name: rec.Dom.Name, UUID: rec.Dom.UUID, ID: rec.Dom.ID}
+	var next struct{ state, cpu, balloon, vcpuCount, vcpu, net, block, iothread, dirtyRate int }
 	for _, p := range rec.Params {
 		group, rest, _ := strings.Cut(p.Field, ".")
 		switch group {
 		case "state":
-			set(stateField(&d, rest), p.Value)
+			set(stateKeys.byKey(&d, rest, &next.state), p.Value)
 		case "cpu":
-			set(cpuField(&d, rest), p.Value)
+			set(cpuKeys.byKey(&d, rest, &next.cpu), p.Value)
 		case "balloon":
-			set(d.Balloon.field(rest), p.Value)
+			set(balloonKeys.byKey(&d, rest, &next.balloon), p.Value)
 		case "vcpu":
-			switch rest {
-			case "current":
-				d.VCPUCurrent = number(p.Value)
-			case "maximum":
-				d.VCPUMaximum = number(p.Value)
-			default:
-				i, field, ok := indexed(rest)
-				if !ok {
-					continue
-				}
-				d.VCPUs = grow(d.VCPUs, i)
-				set(d.VCPUs[i].field(field), p.Value)
-			}
-		case "net":
-			i, field, ok := indexed(rest)
+			i, key, ok := indexed(rest)
 			if !ok {
+				set(vcpuCountKeys.byKey(&d, rest, &next.vcpuCount), p.Value)
+				if rest == "current" {
+					d.VCPUs = reserve(d.VCPUs, p.Value)
+				}
+				continue
+			}
+			d.VCPUs = grow(d.VCPUs, i)
+			set(vcpuKeys.byKey(&d.VCPUs[i], key, &next.vcpu), p.Value)
+		case "net":
+			i, key, ok := indexed(rest)
+			if !ok {
+				if rest == "count" {
+					d.Nets = reserve(d.Nets, p.Value)
+				}
 				continue
 			}
 			d.Nets = grow(d.Nets, i)
 			n := &d.Nets[i]
-			if field == "name" {
+			if key == "name" {
 				n.Name = str(p.Value)
 				continue
 			}
-			set(n.field(field), p.Value)
+			set(netKeys.byKey(n, key, &next.net), p.Value)
 		case "block":
-			i, field, ok := indexed(rest)
+			i, key, ok := indexed(rest)
 			if !ok {
+				if rest == "count" {
+					d.Blocks = reserve(d.Blocks, p.Value)
+				}
 				continue
 			}
 			d.Blocks = grow(d.Blocks, i)
 			b := &d.Blocks[i]
-			switch field {
+			switch key {
 			case "name":
 				b.Name = str(p.Value)
 			case "path":
 				b.Path = str(p.Value)
 			default:
-				set(b.field(field), p.Value)
+				set(blockKeys.byKey(b, key, &next.block), p.Value)
 			}
 		case "perf":
 			if v := number(p.Value); v.OK && rest != "" {
 				d.Perf = append(d.Perf, Perf{Event: rest, Value: v.V})
 			}
 		case "iothread":
-			idText, field, ok := strings.Cut(rest, ".")
+			idText, key, ok := strings.Cut(rest, ".")
 			id, err := strconv.ParseUint(idText, 10, 32)
 			if !ok || err != nil {
 				continue
 			}
-			t := iothread(&d, id)
-			set(t.field(field), p.Value)
+			set(iothreadKeys.byKey(iothread(&d, id), key, &next.iothread), p.Value)
 		case "dirtyrate":
-			set(d.DirtyRate.field(rest), p.Value)
+			set(dirtyRateKeys.byKey(&d, rest, &next.dirtyRate), p.Value)
 		}
 	}
 	return d
@@ -189,157 +112,6 @@ func set(dst *Value, v libvirt.TypedParamValue) {
 	}
 }
 
-// The field methods map a parameter's name, less its group and index, to
-// the field it fills; nil for a name this package does not read.
-
-func stateField(d *Domain, name string) *Value {
-	switch name {
-	case "state":
-		return &d.State
-	case "reason":
-		return &d.StateReason
-	}
-	return nil
-}
-
-func cpuField(d *Domain, name string) *Value {
-	switch name {
-	case "time":
-		return &d.CPUTime
-	case "user":
-		return &d.CPUUser
-	case "system":
-		return &d.CPUSystem
-	}
-	return nil
-}
-
-func (b *Balloon) field(name string) *Value {
-	switch name {
-	case "current":
-		return &b.Current
-	case "maximum":
-		return &b.Maximum
-	case "swap_in":
-		return &b.SwapIn
-	case "swap_out":
-		return &b.SwapOut
-	case "major_fault":
-		return &b.MajorFault
-	case "minor_fault":
-		return &b.MinorFault
-	case "unused":
-		return &b.Unused
-	case "available":
-		return &b.Available
-	case "usable":
-		return &b.Usable
-	case "rss":
-		return &b.RSS
-	case "last-update":
-		return &b.LastUpdate
-	case "disk_caches":
-		return &b.DiskCaches
-	case "hugetlb_pgalloc":
-		return &b.HugetlbPgalloc
-	case "hugetlb_pgfail":
-		return &b.HugetlbPgfail
-	}
-	return nil
-}
-
-func (v *VCPU) field(name string) *Value {
-	switch name {
-	case "state":
-		return &v.State
-	case "time":
-		return &v.Time
-	case "wait":
-		return &v.Wait
-	case "delay":
-		return &v.Delay
-	}
-	return nil
-}
-
-func (n *Net) field(name string) *Value {
-	switch name {
-	case "rx.bytes":
-		return &n.RxBytes
-	case "rx.pkts":
-		return &n.RxPkts
-	case "rx.errs":
-		return &n.RxErrs
-	case "rx.drop":
-		return &n.RxDrop
-	case "tx.bytes":
-		return &n.TxBytes
-	case "tx.pkts":
-		return &n.TxPkts
-	case "tx.errs":
-		return &n.TxErrs
-	case "tx.drop":
-		return &n.TxDrop
-	}
-	return nil
-}
-
-func (b *Block) field(name string) *Value {
-	switch name {
-	case "rd.reqs":
-		return &b.RdReqs
-	case "rd.bytes":
-		return &b.RdBytes
-	case "rd.times":
-		return &b.RdTimes
-	case "wr.reqs":
-		return &b.WrReqs
-	case "wr.bytes":
-		return &b.WrBytes
-	case "wr.times":
-		return &b.WrTimes
-	case "fl.reqs":
-		return &b.FlReqs
-	case "fl.times":
-		return &b.FlTimes
-	case "errors":
-		return &b.Errors
-	case "allocation":
-		return &b.Allocation
-	case "capacity":
-		return &b.Capacity
-	case "physical":
-		return &b.Physical
-	}
-	return nil
-}
-
-func (t *IOThread) field(name string) *Value {
-	switch name {
-	case "poll-max-ns":
-		return &t.PollMaxNs
-	case "poll-grow":
-		return &t.PollGrow
-	case "poll-shrink":
-		return &t.PollShrink
-	}
-	return nil
-}
-
-func (r *DirtyRate) field(name string) *Value {
-	switch name {
-	case "calc_status":
-		return &r.CalcStatus
-	case "calc_start_time":
-		return &r.CalcStartTime
-	case "calc_period":
-		return &r.CalcPeriod
-	case "megabytes_per_second":
-		return &r.MegabytesPerSecond
-	}
-	return nil
-}
-
 func indexed(rest string) (int, string, bool) {
 	idx, field, ok := strings.Cut(rest, ".")
 	if !ok {
@@ -350,6 +122,15 @@ func indexed(rest string) (int, string, bool) {
 		return 0, "", false
 	}
 	return i, field, true
+}
+
+// reserve makes room for the number of devices libvirt announces (its
+// *.count, or vcpu.current) before their fields come, if none came yet.
+func reserve[T any](s []T, count libvirt.TypedParamValue) []T {
+	if n := number(count); s == nil && n.OK {
+		return make([]T, 0, min(n.V, maxIndex))
+	}
+	return s
 }
 
 func grow[T any](s []T, i int) []T {

@@ -61,17 +61,31 @@ func TestGuestsHistory(t *testing.T) {
 	names := testbed.Guests(t, guestPrefix, 2)
 	conn := testbed.Conn(t, testbed.SystemURI)
 	interval := testbed.SampleInterval(t, conn, domstats.SampleGroups)
+	start := time.Now()
 	h := runHistory(t, conn, interval, 20*interval)
-	time.Sleep(23 * interval)
+	// 23 ticks, taken or missed: a loaded host misses some, and each
+	// missed one must be counted.
+	ticks := func() float64 {
+		return metric(t, h, "vadvisor_history_samples_total") + metric(t, h, "vadvisor_history_missed_ticks_total")
+	}
+	for deadline := time.Now().Add(100 * interval); ticks() < 23; time.Sleep(interval / 4) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v ticks after %s", ticks(), 100*interval)
+		}
+	}
+	total := ticks()
+	elapsed := time.Since(start)
+	missed := metric(t, h, "vadvisor_history_missed_ticks_total")
 
 	for _, name := range names {
 		samples, ok := h.Samples(guestUUID(t, name), nil)
 		if !ok {
 			t.Fatalf("%s: no history", name)
 		}
-		if len(samples) < 17 || len(samples) > 20 {
-			t.Errorf("%s: %d samples, want about 20", name, len(samples))
+		if len(samples) < 2 || len(samples) > 20 {
+			t.Errorf("%s: %d samples, want 2 to the 20 the retention holds", name, len(samples))
 		}
+		skipped := 0 // grid slots between samples
 		first := samples[0].Time()
 		var prev domstats.Domain
 		for i := range samples {
@@ -83,9 +97,11 @@ func TestGuestsHistory(t *testing.T) {
 				t.Errorf("%s: sample %d is %s off the %s grid", name, i, off, interval)
 			}
 			if i > 0 {
-				if gap := at.Sub(samples[i-1].Time()); gap < interval*6/10 || gap > interval*5/2 {
-					t.Errorf("%s: samples %d and %d are %s apart", name, i-1, i, gap)
+				gap := at.Sub(samples[i-1].Time())
+				if gap < interval*6/10 {
+					t.Errorf("%s: samples %d and %d are %s apart, closer than a tick", name, i-1, i, gap)
 				}
+				skipped += int((gap+interval/2)/interval) - 1
 				if d.CPUTime.V < prev.CPUTime.V || d.VCPUs[0].Time.V < prev.VCPUs[0].Time.V ||
 					d.Nets[0].RxBytes.V < prev.Nets[0].RxBytes.V || d.Blocks[0].RdReqs.V < prev.Blocks[0].RdReqs.V {
 					t.Errorf("%s: a counter decreased from sample %d to %d", name, i-1, i)
@@ -93,8 +109,8 @@ func TestGuestsHistory(t *testing.T) {
 			}
 			prev = d
 		}
-		if mean := samples[len(samples)-1].Time().Sub(first) / time.Duration(len(samples)-1); mean < interval*95/100 || mean > interval*13/10 {
-			t.Errorf("%s: samples %s apart on average, want %s", name, mean, interval)
+		if float64(skipped) > missed {
+			t.Errorf("%s: %d ticks skipped between samples, but %v missed ticks counted", name, skipped, missed)
 		}
 
 		d := prev
@@ -119,9 +135,8 @@ func TestGuestsHistory(t *testing.T) {
 	if got := metric(t, h, "vadvisor_history_sample_failures_total"); got != 0 {
 		t.Errorf("%v failed samples", got)
 	}
-	taken := metric(t, h, "vadvisor_history_samples_total")
-	if missed := metric(t, h, "vadvisor_history_missed_ticks_total"); taken < 20 || taken+missed < 22 || taken+missed > 24 {
-		t.Errorf("%v samples taken and %v ticks missed in 23 intervals", taken, missed)
+	if grid := float64(elapsed/interval) + 1; total > grid {
+		t.Errorf("%v ticks taken or missed in %s, more than the %v grid ticks", total, elapsed, grid)
 	}
 	if got := metric(t, h, "vadvisor_history_vms"); got < float64(len(names)) {
 		t.Errorf("%v VMs tracked, want at least %d", got, len(names))

@@ -11,13 +11,14 @@ import (
 // an unknown unsigned statistic as all ones, so no real value is lost.
 const absent = math.MaxUint64
 
-// Field counts of the compact encoding: the fixed part, then per vCPU,
-// interface and disk.
-const (
-	fixedFields = 8 // state, cpu time/user/system, balloon current/maximum/rss/swap_in
-	vcpuFields  = 2 // state, time
-	netFields   = 8
-	blockFields = 11
+// The fields a sample keeps, in the order of the compact encoding: the
+// domain's own, then per vCPU, interface and disk. domstats' field tables
+// say which: those with a sample name.
+var (
+	domainAt = domstats.Sampled(domstats.StateFields, domstats.CPUFields, domstats.BalloonFields)
+	vcpuAt   = domstats.Sampled(domstats.VCPUFields)
+	netAt    = domstats.Sampled(domstats.NetFields)
+	blockAt  = domstats.Sampled(domstats.BlockFields)
 )
 
 // layout is what consecutive samples of a VM share, stored once instead of
@@ -58,7 +59,7 @@ func (l *layout) matches(d *domstats.Domain) bool {
 }
 
 func (l *layout) size() int {
-	return fixedFields + l.vcpus*vcpuFields + len(l.nets)*netFields + len(l.blocks)*blockFields
+	return domainAt.Len() + l.vcpus*vcpuAt.Len() + len(l.nets)*netAt.Len() + len(l.blocks)*blockAt.Len()
 }
 
 // Sample is one VM's statistics at one tick, held compactly: a timestamp,
@@ -84,31 +85,38 @@ func (s *Sample) set(t int64, l *layout, d *domstats.Domain) {
 	}
 	v := s.vals[:n]
 	s.vals = v
-	b := d.Balloon
-	put(v, d.State, d.CPUTime, d.CPUUser, d.CPUSystem, b.Current, b.Maximum, b.RSS, b.SwapIn)
-	v = v[fixedFields:]
-	for _, c := range d.VCPUs {
-		put(v, c.State, c.Time)
-		v = v[vcpuFields:]
+	v = put(v, d, domainAt)
+	for i := range d.VCPUs {
+		v = put(v, &d.VCPUs[i], vcpuAt)
 	}
-	for _, n := range d.Nets {
-		put(v, n.RxBytes, n.RxPkts, n.RxErrs, n.RxDrop, n.TxBytes, n.TxPkts, n.TxErrs, n.TxDrop)
-		v = v[netFields:]
+	for i := range d.Nets {
+		v = put(v, &d.Nets[i], netAt)
 	}
-	for _, k := range d.Blocks {
-		put(v, k.RdReqs, k.RdBytes, k.RdTimes, k.WrReqs, k.WrBytes, k.WrTimes, k.FlReqs, k.FlTimes, k.Allocation, k.Capacity, k.Physical)
-		v = v[blockFields:]
+	for i := range d.Blocks {
+		v = put(v, &d.Blocks[i], blockAt)
 	}
 }
 
-func put(dst []uint64, vals ...domstats.Value) {
-	for i, x := range vals {
-		if x.OK {
+// put encodes t's fields at into the start of dst and returns the rest.
+func put[T any](dst []uint64, t *T, at domstats.FieldSet[T]) []uint64 {
+	n := at.Len()
+	for i := range dst[:n] {
+		if x := at.At(t, i); x.OK {
 			dst[i] = x.V
 		} else {
 			dst[i] = absent
 		}
 	}
+	return dst[n:]
+}
+
+// take decodes the start of src into t's fields at and returns the rest.
+func take[T any](src []uint64, t *T, at domstats.FieldSet[T]) []uint64 {
+	n := at.Len()
+	for i, v := range src[:n] {
+		*at.At(t, i) = get(v)
+	}
+	return src[n:]
 }
 
 func get(v uint64) domstats.Value {
@@ -118,43 +126,29 @@ func get(v uint64) domstats.Value {
 	return domstats.Value{V: v, OK: true}
 }
 
-// Decode fills d with the sample's statistics (name, state, cpu, balloon
-// current/maximum/rss/swap_in, vCPU state and time, interfaces, disks),
-// reusing d's slices; the other fields are left absent. The UUID is not
-// part of a sample and is left as it was.
+// Decode fills d with the sample's statistics (its name and the fields
+// kept in the history), reusing d's slices; the other fields are left
+// absent. The UUID is not part of a sample and is left as it was.
 func (s *Sample) Decode(d *domstats.Domain) {
 	l := s.layout
-	v := s.vals
 	*d = domstats.Domain{
 		Name: l.name, UUID: d.UUID,
-		State: get(v[0]), CPUTime: get(v[1]), CPUUser: get(v[2]), CPUSystem: get(v[3]),
-		Balloon: domstats.Balloon{Current: get(v[4]), Maximum: get(v[5]), RSS: get(v[6]), SwapIn: get(v[7])},
-		VCPUs:   resize(d.VCPUs, l.vcpus),
-		Nets:    resize(d.Nets, len(l.nets)),
-		Blocks:  resize(d.Blocks, len(l.blocks)),
+		VCPUs:  resize(d.VCPUs, l.vcpus),
+		Nets:   resize(d.Nets, len(l.nets)),
+		Blocks: resize(d.Blocks, len(l.blocks)),
 	}
-	v = v[fixedFields:]
+	v := take(s.vals, d, domainAt)
 	for i := range d.VCPUs {
-		d.VCPUs[i] = domstats.VCPU{State: get(v[0]), Time: get(v[1])}
-		v = v[vcpuFields:]
+		d.VCPUs[i] = domstats.VCPU{}
+		v = take(v, &d.VCPUs[i], vcpuAt)
 	}
 	for i := range d.Nets {
-		d.Nets[i] = domstats.Net{
-			Name:    l.nets[i],
-			RxBytes: get(v[0]), RxPkts: get(v[1]), RxErrs: get(v[2]), RxDrop: get(v[3]),
-			TxBytes: get(v[4]), TxPkts: get(v[5]), TxErrs: get(v[6]), TxDrop: get(v[7]),
-		}
-		v = v[netFields:]
+		d.Nets[i] = domstats.Net{Name: l.nets[i]}
+		v = take(v, &d.Nets[i], netAt)
 	}
 	for i := range d.Blocks {
-		d.Blocks[i] = domstats.Block{
-			Name:   l.blocks[i],
-			RdReqs: get(v[0]), RdBytes: get(v[1]), RdTimes: get(v[2]),
-			WrReqs: get(v[3]), WrBytes: get(v[4]), WrTimes: get(v[5]),
-			FlReqs: get(v[6]), FlTimes: get(v[7]),
-			Allocation: get(v[8]), Capacity: get(v[9]), Physical: get(v[10]),
-		}
-		v = v[blockFields:]
+		d.Blocks[i] = domstats.Block{Name: l.blocks[i]}
+		v = take(v, &d.Blocks[i], blockAt)
 	}
 }
 
