@@ -328,3 +328,14 @@ func repoRoot() (string, error) {
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
+
+// heading prints a part's heading and, if the part failed, why; it
+// reports whether the part has figures to print.
+func heading(title, failed string) bool {
+	fmt.Printf("## %s\n\n", title)
+	if failed != "" {
+		fmt.Printf("Failed: %s.\n", failed)
+		return false
+	}
+	return true
+}
