@@ -30,45 +30,28 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 		case "balloon":
 			set(balloonKeys.byKey(&d, rest, &next.balloon), p.Value)
 		case "vcpu":
-			i, key, ok := indexed(rest)
-			if !ok {
-				set(vcpuCountKeys.byKey(&d, rest, &next.vcpuCount), p.Value)
-				if rest == "current" {
-					d.VCPUs = reserve(d.VCPUs, p.Value)
-				}
+			v, key := device(&d.VCPUs, rest, "current", p.Value)
+			if v == nil {
+				set(vcpuCountKeys.byKey(&d, key, &next.vcpuCount), p.Value)
 				continue
 			}
-			d.VCPUs = grow(d.VCPUs, i)
-			set(vcpuKeys.byKey(&d.VCPUs[i], key, &next.vcpu), p.Value)
+			set(vcpuKeys.byKey(v, key, &next.vcpu), p.Value)
 		case "net":
-			i, key, ok := indexed(rest)
-			if !ok {
-				if rest == "count" {
-					d.Nets = reserve(d.Nets, p.Value)
-				}
-				continue
-			}
-			d.Nets = grow(d.Nets, i)
-			n := &d.Nets[i]
-			if key == "name" {
+			n, key := device(&d.Nets, rest, "count", p.Value)
+			switch {
+			case n == nil:
+			case key == "name":
 				n.Name = str(p.Value)
-				continue
+			default:
+				set(netKeys.byKey(n, key, &next.net), p.Value)
 			}
-			set(netKeys.byKey(n, key, &next.net), p.Value)
 		case "block":
-			i, key, ok := indexed(rest)
-			if !ok {
-				if rest == "count" {
-					d.Blocks = reserve(d.Blocks, p.Value)
-				}
-				continue
-			}
-			d.Blocks = grow(d.Blocks, i)
-			b := &d.Blocks[i]
-			switch key {
-			case "name":
+			b, key := device(&d.Blocks, rest, "count", p.Value)
+			switch {
+			case b == nil:
+			case key == "name":
 				b.Name = str(p.Value)
-			case "path":
+			case key == "path":
 				b.Path = str(p.Value)
 			default:
 				set(blockKeys.byKey(b, key, &next.block), p.Value)
@@ -124,13 +107,20 @@ func indexed(rest string) (int, string, bool) {
 	return i, field, true
 }
 
-// reserve makes room for the number of devices libvirt announces (its
-// *.count, or vcpu.current) before their fields come, if none came yet.
-func reserve[T any](s []T, count libvirt.TypedParamValue) []T {
-	if n := number(count); s == nil && n.OK {
-		return make([]T, 0, min(n.V, maxIndex))
+// device is the device of *devs that rest ("N.key") names, and key;
+// *devs grows to hold it. For a name without an index it is nil, and rest:
+// the one that announces how many devices follow (count) reserves room
+// for them, if none came yet.
+func device[T any](devs *[]T, rest, count string, v libvirt.TypedParamValue) (*T, string) {
+	i, key, ok := indexed(rest)
+	if !ok {
+		if n := number(v); rest == count && *devs == nil && n.OK {
+			*devs = make([]T, 0, min(n.V, maxIndex))
+		}
+		return nil, rest
 	}
-	return s
+	*devs = grow(*devs, i)
+	return &(*devs)[i], key
 }
 
 func grow[T any](s []T, i int) []T {
