@@ -23,7 +23,7 @@ var dirtyRateStats = fieldMetrics(dirtyRateSubsystem, domstats.DirtyRateFields, 
 func updateDirtyRate(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
 		for _, m := range dirtyRateStats {
-			if m.key != "calc_status" && d.DirtyRate.CalcStartTime.V == 0 {
+			if m.at(d) != &d.DirtyRate.CalcStatus && d.DirtyRate.CalcStartTime.V == 0 {
 				continue // never measured: there is no rate
 			}
 			m.send(s.ch, *m.at(d), m.perUnit, d.Name)

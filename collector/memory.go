@@ -28,7 +28,7 @@ func updateMemory(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
 		b, n := &d.Balloon, d.Name
 		for _, m := range memStats {
-			if m.key == "last-update" && b.LastUpdate.V == 0 {
+			if m.at(d) == &b.LastUpdate && b.LastUpdate.V == 0 {
 				continue // the guest never reported
 			}
 			m.send(s.ch, *m.at(d), m.perUnit, n)

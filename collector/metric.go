@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -54,7 +56,6 @@ func (m metric) sendFloat(ch chan<- prometheus.Metric, v float64, labels ...stri
 // with a metric name).
 type fieldMetric[T any] struct {
 	metric
-	key     string // libvirt's name of the field
 	at      func(*T) *domstats.Value
 	perUnit float64
 }
@@ -71,7 +72,11 @@ func fieldMetrics[T any](subsystem string, fs []domstats.Field[T], labels ...str
 		if f.Kind == domstats.Counter {
 			declare = counter
 		}
-		ms = append(ms, fieldMetric[T]{declare(subsystem, f.Metric, f.Help, labels...), f.Key, f.At, perUnit[f.Unit]})
+		per, ok := perUnit[f.Unit]
+		if !ok {
+			panic(fmt.Sprintf("collector: %s has a unit (%d) with no conversion", f.Metric, f.Unit))
+		}
+		ms = append(ms, fieldMetric[T]{declare(subsystem, f.Metric, f.Help, labels...), f.At, per})
 	}
 	return ms
 }

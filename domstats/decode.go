@@ -114,7 +114,7 @@ func indexed(rest string) (int, string, bool) {
 func device[T any](devs *[]T, rest, count string, v libvirt.TypedParamValue) (*T, string) {
 	i, key, ok := indexed(rest)
 	if !ok {
-		if n := number(v); rest == count && *devs == nil && n.OK {
+		if n := number(v); rest == count && *devs == nil && n.OK && n.V > 0 {
 			*devs = make([]T, 0, min(n.V, maxIndex))
 		}
 		return nil, rest

@@ -1,6 +1,7 @@
 package domstats
 
 import (
+	"slices"
 	"unsafe"
 
 	"github.com/digitalocean/go-libvirt"
@@ -57,7 +58,7 @@ type Balloon struct {
 	HugetlbPgalloc, HugetlbPgfail                             Value
 }
 
-// VCPU holds vcpu.N.*.
+// VCPU holds vcpu.N.*: State is libvirt.VcpuState.
 type VCPU struct {
 	State, Time, Wait, Delay Value
 }
@@ -119,8 +120,10 @@ type Field[T any] struct {
 	Key  string          // libvirt's name, less the group and the device index
 	At   func(*T) *Value // where a T holds it
 	Unit Unit
-	// Sample names it in the stats API's samples; a field with a sample
-	// name is kept in the history. Empty: the statistic is live only.
+	// Sample marks a field kept in the history. For interfaces and disks
+	// it is also the field's name in their stats API objects; the top of a
+	// sample (state, cpu, memory, balloon, per_cpu_usage) is written by
+	// hand in api/stats_json.go. Empty: the statistic is live only.
 	Sample string
 	// Metric names its metric within the collector's subsystem for the
 	// group, with Help and Kind. Empty: a collector exports it its own way,
@@ -148,9 +151,8 @@ var CPUFields = []Field[Domain]{
 }
 
 // BalloonFields are balloon.* (libvirt_domain_memory_stats_*), in the
-// order libvirt sends them. The swap
-// figures are gauges, as the inovex exporter has them, so that dashboards
-// keep working; they only ever grow. The collector exports last-update
+// order libvirt sends them. The swap figures are gauges, as the inovex
+// exporter has them, so that dashboards keep working; they only ever grow. The collector exports last-update
 // only when the guest has reported.
 var BalloonFields = []Field[Domain]{
 	{Key: "current", At: func(d *Domain) *Value { return &d.Balloon.Current }, Unit: KiB, Sample: "current",
@@ -284,17 +286,20 @@ type FieldSet[T any] struct {
 }
 
 func fieldSet[T any](keep func(*Field[T]) bool, tables ...[]Field[T]) FieldSet[T] {
-	var t T
-	base, size := uintptr(unsafe.Pointer(&t)), unsafe.Sizeof(t)
+	t := new(T) // on the heap: it does not move between the calls below
+	base, size := uintptr(unsafe.Pointer(t)), unsafe.Sizeof(*t)
 	var s FieldSet[T]
 	for _, fs := range tables {
 		for i := range fs {
 			if !keep(&fs[i]) {
 				continue
 			}
-			p := uintptr(unsafe.Pointer(fs[i].At(&t)))
+			p := uintptr(unsafe.Pointer(fs[i].At(t)))
 			if p < base || p+unsafe.Sizeof(Value{}) > base+size {
 				panic("domstats: the field " + fs[i].Key + " is not held in its table's struct")
+			}
+			if slices.Contains(s.keys, fs[i].Key) || slices.Contains(s.offs, p-base) {
+				panic("domstats: the field " + fs[i].Key + " is described twice")
 			}
 			s.keys = append(s.keys, fs[i].Key)
 			s.offs = append(s.offs, p-base)
