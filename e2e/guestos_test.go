@@ -44,16 +44,18 @@ func balloonStats(t *testing.T, name string) map[string]uint64 {
 // guest reports every 2 s, so a few tries find a quiet moment.
 func steadyRead(t *testing.T, name string, read func()) map[string]uint64 {
 	t.Helper()
-	for try := 0; try < 20; try++ {
+	deadline := time.Now().Add(15 * time.Second)
+	for tries := 1; ; tries++ {
 		before := balloonStats(t, name)
 		read()
 		after := balloonStats(t, name)
 		if before["last-update"] == after["last-update"] && before["rss"] == after["rss"] {
 			return before
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the balloon statistics changed during each of %d reads in 15 s", name, tries)
+		}
 	}
-	t.Fatalf("%s: the balloon statistics changed during each of 20 reads", name)
-	return nil
 }
 
 // Every memory figure the guest reports is exported, equal to what libvirt
