@@ -73,8 +73,12 @@ if [ "$(cat "$dir/initrd.key" 2>/dev/null)" != "$key" ] || [ ! -s "$dir/initrd.i
   done
   # qemu-ga with the host's libraries: the same Debian release built both.
   cp "$parts/usr/sbin/qemu-ga" "$r/usr/sbin/qemu-ga"
+  if ldd "$parts/usr/sbin/qemu-ga" | grep -q 'not found'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      libglib2.0-0 libnuma1 libudev1 liburing2 >&2
+  fi
   if ldd "$parts/usr/sbin/qemu-ga" | grep 'not found'; then
-    log "the host lacks libraries qemu-guest-agent needs (apt-get install libglib2.0-0 libnuma1 libudev1 liburing2)"
+    log "the host lacks libraries qemu-guest-agent needs"
     exit 1
   fi
   for lib in $(ldd "$parts/usr/sbin/qemu-ga" | awk '/=> \//{print $3} /^\t\//{print $1}'); do
@@ -130,8 +134,9 @@ p=/dev/virtio-ports/org.qemu.guest_agent.0
 exec /usr/sbin/qemu-ga -m virtio-serial -p $p -t /run -l /dev/null
 EOF
   # One round every 5 s or so: 1 MiB written and synced, read back past the
-  # page cache, pings, a few MiB of tmpfs churn; every 40th round a short
-  # squeeze that pushes pages to swap.
+  # page cache, pings, a few MiB of tmpfs churn. Once, in the third round, a
+  # short squeeze pushes a few MiB to swap so that the swap figures are not
+  # all 0; repeated, it would stall the disk for long stretches under TCG.
   cat >"$r/bin/guest-load" <<'EOF'
 #!/bin/sh
 n=0
@@ -143,11 +148,11 @@ while :; do
   ping -c 3 -i 1 -W 1 169.254.77.1 >/dev/null 2>&1
   dd if=/dev/zero of=/tmp/churn bs=1M count=$((4 + n % 12)) 2>/dev/null
   [ $((n % 2)) = 0 ] && rm -f /tmp/churn
-  if [ $((n % 40)) = 3 ]; then
+  if [ $n = 3 ]; then
     rm -f /tmp/churn
     av=$(awk '/MemAvailable/{print int($2/1024)}' /proc/meminfo)
-    mkdir -p /run/squeeze && mount -t tmpfs -o size=$((av+16))m tmpfs /run/squeeze &&
-      dd if=/dev/zero of=/run/squeeze/f bs=1M count=$((av+8)) 2>/dev/null
+    mkdir -p /run/squeeze && mount -t tmpfs -o size=$((av+8))m tmpfs /run/squeeze &&
+      dd if=/dev/zero of=/run/squeeze/f bs=1M count=$((av+4)) 2>/dev/null
     cat /run/squeeze/f >/dev/null 2>&1
     rm -f /run/squeeze/f; umount /run/squeeze 2>/dev/null
   fi
