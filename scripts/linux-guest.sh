@@ -189,7 +189,7 @@ for i in $(seq 1 "$count"); do
   tap=tap${hash:0:8}
   mac=52:54:00:${hash:8:2}:${hash:10:2}:${hash:12:2}
   uuid=$(virsh domuuid "$name" 2>/dev/null || true)
-  virsh define /dev/stdin >/dev/null <<XML
+  cat >"$dir/$name.xml.new" <<XML
 <domain type='$accel'>
   <name>$name</name>
   ${uuid:+<uuid>$uuid</uuid>}
@@ -215,6 +215,12 @@ for i in $(seq 1 "$count"); do
   </devices>
 </domain>
 XML
+  # Defined again only when the definition changed: each define is a
+  # lifecycle event that every event client sees.
+  if [ -z "$uuid" ] || ! cmp -s "$dir/$name.xml.new" "$dir/$name.xml"; then
+    virsh define "$dir/$name.xml.new" >/dev/null
+  fi
+  mv "$dir/$name.xml.new" "$dir/$name.xml"
   case $(virsh domstate "$name") in
     running) ;;
     paused) virsh resume "$name" >/dev/null ;;
