@@ -2,8 +2,9 @@
 # runs every test against a real libvirtd (both install what they need;
 # Debian, as root).
 
-GO       ?= go
-DEMO_VMS ?= 3
+GO          ?= go
+DEMO_VMS    ?= 3
+DEMO_OS_VMS ?= 2
 
 .PHONY: build demo test bench lint
 
@@ -11,10 +12,13 @@ DEMO_VMS ?= 3
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$$(bash scripts/ldflags.sh)" -o vadvisor .
 
-# A local libvirtd with a few tiny demo guests if none runs, then vadvisor on :8181.
+# A local libvirtd with a few tiny demo guests (no OS) and two with a real OS
+# (scripts/linux-guest.sh), unless libvirt has domains of its own; then
+# vadvisor on :8181.
 demo: build
-	@if ! virsh -r -c qemu:///system list --all --name 2>/dev/null | grep -q .; then \
-		bash scripts/testbed.sh vadv-demo $(DEMO_VMS); \
+	@if ! virsh -r -c qemu:///system list --all --name 2>/dev/null | grep -v '^vadv-demo' | grep -q .; then \
+		bash scripts/testbed.sh vadv-demo $(DEMO_VMS) && \
+		bash scripts/testbed.sh --linux vadv-demo-os $(DEMO_OS_VMS); \
 	else echo "demo: libvirtd already runs with domains; using them"; fi
 	./vadvisor --web.listen-address=:8181
 

@@ -68,6 +68,7 @@ func updateDomain(s *scrape) error {
 				name = "unknown"
 			}
 			domainState.send(s.ch, d.State, 1, d.Name, name)
+			sendStateReason(s, d, name)
 		}
 		if !d.Active() {
 			continue // a shut-off domain has no live figures

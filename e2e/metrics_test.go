@@ -69,9 +69,12 @@ func TestMetricsGoldenTestDriver(t *testing.T) {
 
 var (
 	uuidLabel = regexp.MustCompile(`uuid="[0-9a-f-]{36}"`)
-	macLabel  = regexp.MustCompile(`mac_address="[0-9a-f:]{17}"`)
-	ourGuest  = regexp.MustCompile(`domain="vadv-e[0-9]+"`)
-	sampleVal = regexp.MustCompile(`\} \S+$`)
+	// A guest's state reason is its history: booted, or unpaused after a
+	// test paused it (a state reason test checks the value).
+	reasonLabel = regexp.MustCompile(`,reason="[a-z_]+",state="running"`)
+	macLabel    = regexp.MustCompile(`mac_address="[0-9a-f:]{17}"`)
+	ourGuest    = regexp.MustCompile(`domain="vadv-e[0-9]+"`)
+	sampleVal   = regexp.MustCompile(`\} \S+$`)
 )
 
 // Real guests: the series (names and labels) must stay what dashboards
@@ -86,6 +89,7 @@ func TestMetricsGoldenGuestSeries(t *testing.T) {
 			// uuids and MACs are made anew when a guest is defined.
 			l = uuidLabel.ReplaceAllString(l, `uuid="UUID"`)
 			l = macLabel.ReplaceAllString(l, `mac_address="MAC"`)
+			l = reasonLabel.ReplaceAllString(l, `,reason="REASON",state="running"`)
 			lines = append(lines, sampleVal.ReplaceAllString(l, "}"))
 		}
 	}

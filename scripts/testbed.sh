@@ -7,6 +7,10 @@
 #   scripts/testbed.sh [PREFIX] [COUNT]     # default: vadv-demo 3
 #   TESTBED_PACKAGES="..." adds Debian packages to install.
 #
+#   scripts/testbed.sh --linux PREFIX COUNT  # guests with a real OS instead
+#   (scripts/linux-guest.sh): a Linux kernel, busybox and the guest agent,
+#   128 MiB each; returns once each reports its memory statistics.
+#
 #   scripts/testbed.sh --stop PREFIX...     # stops the guests of these prefixes
 #   (virsh destroy) that run or are paused: those named a PREFIX followed by
 #   digits, nothing else. Definitions and disk images stay, so the next run
@@ -49,6 +53,12 @@ if [ "${1:-}" = --stop ]; then
   exit $failed
 fi
 
+linux=
+if [ "${1:-}" = --linux ]; then
+  linux=1
+  shift
+  [ $# -eq 2 ] || { echo "usage: $0 --linux PREFIX COUNT" >&2; exit 2; }
+fi
 prefix=${1:-vadv-demo}
 count=${2:-3}
 imgdir=${TESTBED_IMAGE_DIR:-/var/lib/vadvisor-testbed}
@@ -85,6 +95,9 @@ if ! virsh -c qemu:///system version >/dev/null 2>&1; then
 fi
 virsh -c qemu:///system version >/dev/null
 
+if [ -n "$linux" ]; then
+  exec bash "$(dirname "$0")/linux-guest.sh" "$prefix" "$count"
+fi
 mkdir -p "$imgdir"
 for i in $(seq 1 "$count"); do
   name="$prefix$i"

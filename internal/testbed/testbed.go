@@ -3,6 +3,7 @@
 package testbed
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,51 @@ func Guests(t testing.TB, prefix string, count int) []string {
 		names[i] = fmt.Sprintf("%s%d", prefix, i+1)
 	}
 	return names
+}
+
+// LinuxGuests is Guests for guests with a real OS (scripts/linux-guest.sh:
+// a Linux kernel, busybox and the guest agent, 128 MiB, KVM where libvirt
+// can use it, TCG otherwise): it returns once each guest reports its memory
+// statistics. They are started once, by the first test that asks, and kept
+// running for the next ones; the package's TestMain stops them at the end
+// with StopLinuxGuests, since they cost more than the no-OS guests.
+func LinuxGuests(t testing.TB, prefix string, count int) []string {
+	t.Helper()
+	if !listedPrefix(t, prefix) {
+		t.Fatalf("guest prefix %q is not listed in scripts/test-guest-prefixes: add it there, so that make test stops these guests when it ends", prefix)
+	}
+	Shared(t)
+	cmd := exec.Command("bash", filepath.Join(Root(), "scripts", "testbed.sh"), "--linux", prefix, fmt.Sprint(count))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("testbed.sh --linux %s %d: %v\n%s", prefix, count, err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
+	names := make([]string, count)
+	linuxMu.Lock()
+	defer linuxMu.Unlock()
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%d", prefix, i+1)
+		linuxStarted[names[i]] = true
+	}
+	return names
+}
+
+var (
+	linuxMu      sync.Mutex
+	linuxStarted = map[string]bool{} // guests LinuxGuests made sure run
+)
+
+// StopLinuxGuests stops (virsh destroy, definitions and images kept) the
+// guests that LinuxGuests ran in this test binary: for TestMain, after the
+// tests.
+func StopLinuxGuests() {
+	linuxMu.Lock()
+	defer linuxMu.Unlock()
+	for name := range linuxStarted {
+		exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+		delete(linuxStarted, name)
+	}
 }
 
 // StopWhenDone stops the guests (virsh destroy, definitions and images
