@@ -91,6 +91,7 @@ printf 'vadvisor (%s) unstable; urgency=medium\n\n  * Release %s, built from com
   echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
   echo "Upstream-Name: vadvisor"
   echo "Source: https://github.com/vadvisor/vadvisor"
+  [ -f LICENSE ] || echo "Comment: No licence is named here because the owners have not chosen one yet; NOASSERTION is SPDX's value for that."
   echo
   echo "Files: *"
   echo "Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) the vAdvisor authors"

@@ -108,10 +108,10 @@ func build(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for name, v := range map[string]string{"--version": o.version, "--revision": o.revision, "--licence": o.licence,
-		"--web-config": o.webConfig, "--layout": o.layout, "--archive": o.archive} {
-		if v == "" {
-			return fmt.Errorf("build needs %s\n%s", name, usage)
+	for _, f := range []struct{ name, value string }{{"--version", o.version}, {"--revision", o.revision},
+		{"--licence", o.licence}, {"--web-config", o.webConfig}, {"--layout", o.layout}, {"--archive", o.archive}} {
+		if f.value == "" {
+			return fmt.Errorf("build needs %s\n%s", f.name, usage)
 		}
 	}
 	if len(o.binaries) == 0 || fs.NArg() > 0 {
