@@ -1,7 +1,8 @@
 # vadvisor in a container: a static binary (CGO_ENABLED=0, go-libvirt is
 # pure Go) on a distroless base, running as a non-root user.
 #
-#   docker build -t vadvisor .
+#   docker build -t vadvisor --build-arg VERSION=$(cat VERSION) \
+#     --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run --detach --name vadvisor --publish 8181:8181 \
 #     --volume /var/run/libvirt:/var/run/libvirt:ro vadvisor
 #
@@ -35,9 +36,18 @@ RUN CGO_ENABLED=0 go build -trimpath -tags netgo -o /out/vadvisor \
       -ldflags "$(REVISION=${REVISION} BRANCH=${BRANCH} BUILD_USER=docker bash scripts/ldflags.sh)" .
 
 FROM gcr.io/distroless/static-debian12:nonroot
+# `make release` builds the same image without Docker (scripts/release.sh,
+# tools/ociimage); packaging/oci_test.go keeps the entrypoint, user, port
+# and labels of the two equal. VERSION: the content of the VERSION file.
+# The licence is NOASSERTION until the owners choose one (README).
+ARG VERSION=unknown
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="vadvisor" \
       org.opencontainers.image.description="libvirt VM monitoring agent: Prometheus exporter and REST API" \
-      org.opencontainers.image.source="https://github.com/vadvisor/vadvisor"
+      org.opencontainers.image.source="https://github.com/vadvisor/vadvisor" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="NOASSERTION"
 COPY --from=build /out/vadvisor /bin/vadvisor
 COPY examples/web-config/web-config.yml /etc/vadvisor/web-config.example.yml
 EXPOSE 8181

@@ -6,11 +6,17 @@ GO          ?= go
 DEMO_VMS    ?= 3
 DEMO_OS_VMS ?= 2
 
-.PHONY: build demo test bench lint
+.PHONY: build demo test bench lint release
 
 # The version stamp: .promu.yml's ldflags, filled in by scripts/ldflags.sh.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$$(bash scripts/ldflags.sh)" -o vadvisor .
+
+# dist/: promu tarballs, .deb packages and an OCI image (layout and
+# oci-archive) for linux/amd64 and linux/arm64, reproducibly, with the
+# pinned tools of tools/go.mod: see scripts/release.sh.
+release:
+	GO="$(GO)" bash scripts/release.sh
 
 # A local libvirtd with a few tiny demo guests (no OS) and two with a real OS
 # (scripts/linux-guest.sh), unless libvirt has domains of its own; then
@@ -22,8 +28,9 @@ demo: build
 	else echo "demo: libvirtd already runs with domains; using them"; fi
 	./vadvisor --web.listen-address=:8181
 
-# Installs and starts what the tests need (libvirtd, virtlogd, guests,
-# Prometheus, openssl, htpasswd), then runs every package's tests one
+# Installs and starts what the tests need (libvirtd, virtlogd, D-Bus and
+# polkit, guests, Prometheus, openssl, htpasswd, lintian, skopeo, umoci,
+# podman), then runs every package's tests one
 # package at a time (tests of different packages share one libvirtd), the
 # fuzz targets and the soak. Pass or fail, it ends by stopping the test
 # guests (their definitions and images stay): see scripts/test.sh.
@@ -38,3 +45,4 @@ bench:
 lint:
 	gofmt -l . | (! grep .)
 	$(GO) vet ./...
+	$(GO) -C tools vet ./...

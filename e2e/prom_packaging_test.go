@@ -20,8 +20,9 @@ import (
 )
 
 // promuBuild builds vadvisor as `promu build` does, with the flags and
-// ldflags of .promu.yml (promu itself is not served by the module proxy
-// these machines reach). It returns the binary and the version from VERSION.
+// ldflags of .promu.yml, with made-up revision, branch, user and date (the
+// real promu build of `make release` is tested in packaging/). It returns
+// the binary and the version from VERSION.
 func promuBuild(t *testing.T, dir string) (binary, version string) {
 	t.Helper()
 	root := testbed.Root()

@@ -22,7 +22,7 @@ trap stop_guests EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl chromium systemd" bash scripts/testbed.sh vadv-t 3
+TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl chromium systemd lintian skopeo umoci podman runc" bash scripts/testbed.sh vadv-t 3
 "$GO" vet ./...
 "$GO" test -p 1 -race -count=1 -timeout 45m ./...
 "$GO" test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./domstats

@@ -67,6 +67,8 @@ need_pkgs=()
 command -v libvirtd >/dev/null || need_pkgs+=(libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu)
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need_pkgs+=(qemu-utils)
+command -v dbus-daemon >/dev/null || need_pkgs+=(dbus)
+[ -x /usr/lib/polkit-1/polkitd ] || need_pkgs+=(polkitd)
 for p in ${TESTBED_PACKAGES:-}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
 done
@@ -85,6 +87,15 @@ daemon() (
   done
   exec "$@"
 )
+# libvirtd lets a non-root client onto the read-only socket after asking
+# polkit over the D-Bus system bus (auth_unix_ro = "polkit"), as on a host
+# with systemd; it looks for the bus once, so both must run before it.
+if ! pgrep -x dbus-daemon >/dev/null; then
+  mkdir -p /run/dbus
+  rm -f /run/dbus/pid
+  daemon dbus-daemon --system --fork
+fi
+pgrep -x polkitd >/dev/null || { daemon setsid /usr/lib/polkit-1/polkitd --no-debug </dev/null >/dev/null 2>&1 & }
 pgrep -x virtlogd >/dev/null || daemon virtlogd --daemon
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   pgrep -x libvirtd >/dev/null || daemon libvirtd --daemon

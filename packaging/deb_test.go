@@ -1,0 +1,141 @@
+package packaging
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// debFiles is what the package installs, directories aside.
+var debFiles = []string{
+	"/etc/default/vadvisor",
+	"/lib/systemd/system/vadvisor.service",
+	"/lib/systemd/system/vadvisor.socket",
+	"/usr/bin/vadvisor",
+	"/usr/share/doc/vadvisor/changelog.gz",
+	"/usr/share/doc/vadvisor/copyright",
+	"/usr/share/doc/vadvisor/examples/web-config.yml",
+	"/usr/share/lintian/overrides/vadvisor",
+	"/usr/share/man/man1/vadvisor.1.gz",
+	"/usr/share/vadvisor/vadvisor-dashboard.json",
+	"/usr/share/vadvisor/vadvisor-rules.yml",
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// The .deb of each architecture: its control data, its files, and lintian.
+func TestDebPackages(t *testing.T) {
+	r := build(t)
+	for _, arch := range arches {
+		deb := filepath.Join(r.dist, fmt.Sprintf("vadvisor_%s_%s.deb", r.version, arch))
+		for field, want := range map[string]string{
+			"Package": "vadvisor", "Version": r.version, "Architecture": arch, "Depends": "adduser",
+		} {
+			if got := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, field)); got != want {
+				t.Errorf("%s: %s is %q, want %q", deb, field, got, want)
+			}
+		}
+		info := run(t, "dpkg-deb", "--info", deb)
+		for _, script := range []string{"postinst", "prerm", "postrm"} {
+			if !regexp.MustCompile(`(?m)^ +\d+ bytes, +\d+ lines +\* +` + script + ` +#!/bin/sh$`).MatchString(info) {
+				t.Errorf("%s: no executable %s script:\n%s", deb, script, info)
+			}
+		}
+		if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); strings.TrimSpace(got) != "/etc/default/vadvisor" {
+			t.Errorf("%s: conffiles are %q, want /etc/default/vadvisor", deb, got)
+		}
+		var files []string
+		for _, line := range strings.Split(strings.TrimSpace(run(t, "dpkg-deb", "--contents", deb)), "\n") {
+			f := strings.Fields(line)
+			if perm := f[0]; !strings.HasPrefix(perm, "d") {
+				files = append(files, strings.TrimPrefix(f[len(f)-1], "."))
+				if want := "root/root"; f[1] != want {
+					t.Errorf("%s: %s is owned by %s", deb, f[len(f)-1], f[1])
+				}
+			}
+		}
+		sort.Strings(files)
+		if strings.Join(files, " ") != strings.Join(debFiles, " ") {
+			t.Errorf("%s holds\n  %v\nwant\n  %v", deb, files, debFiles)
+		}
+	}
+	// Errors fail; warnings are fixed or justified in README's development notes.
+	debs, _ := filepath.Glob(filepath.Join(r.dist, "*.deb"))
+	out, err := exec.Command("lintian", append([]string{"--fail-on", "error"}, debs...)...).CombinedOutput()
+	if err != nil {
+		t.Errorf("lintian: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "E: ") || strings.HasPrefix(line, "W: ") {
+			t.Errorf("lintian: %s", line)
+		}
+	}
+}
+
+// Installed with dpkg, the units pass systemd's checks, vadvisor runs as its
+// unit runs it and serves the real guests, and purging removes every trace.
+func TestDebInstallRunPurge(t *testing.T) {
+	r := build(t)
+	guest := startGuest(t)
+	deb := filepath.Join(r.dist, fmt.Sprintf("vadvisor_%s_amd64.deb", r.version))
+	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", "vadvisor").Output(); err == nil && len(out) > 0 && !strings.Contains(string(out), "not-installed") {
+		t.Fatalf("vadvisor is already installed here (%s): this test installs and purges it; dpkg --purge vadvisor first", out)
+	}
+	t.Cleanup(func() { exec.Command("dpkg", "--purge", "vadvisor").Run() })
+	run(t, "dpkg", "-i", deb)
+
+	u, err := user.Lookup("vadvisor")
+	if err != nil {
+		t.Fatalf("no vadvisor user after dpkg -i: %v", err)
+	}
+	if u.HomeDir != "/nonexistent" {
+		t.Errorf("the vadvisor user's home is %s, want /nonexistent", u.HomeDir)
+	}
+	units := []string{"/lib/systemd/system/vadvisor.socket", "/lib/systemd/system/vadvisor.service"}
+	if out, err := exec.Command("systemd-analyze", append([]string{"verify"}, units...)...).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	serveAsUnit(t, guest, "/lib/systemd/system/vadvisor.service")
+
+	// An operator's `systemctl enable`: purging must remove its link too.
+	run(t, "systemctl", "enable", "vadvisor.socket")
+	if _, err := os.Lstat("/etc/systemd/system/sockets.target.wants/vadvisor.socket"); err != nil {
+		t.Fatalf("systemctl enable made no link: %v", err)
+	}
+	run(t, "dpkg", "--purge", "vadvisor")
+	for _, f := range append(debFiles, "/usr/share/vadvisor", "/usr/share/doc/vadvisor") {
+		if _, err := os.Lstat(f); err == nil {
+			t.Errorf("%s is left after dpkg --purge", f)
+		}
+	}
+	for _, dir := range []string{"/etc/systemd/system", "/var/lib/systemd/deb-systemd-helper-enabled", "/var/lib/systemd/deb-systemd-helper-masked"} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && strings.Contains(d.Name(), "vadvisor") {
+				t.Errorf("%s is left after dpkg --purge", path)
+			}
+			return nil
+		})
+	}
+	if _, err := user.Lookup("vadvisor"); err == nil {
+		t.Error("the vadvisor user is left after dpkg --purge")
+	}
+	if _, err := user.LookupGroup("vadvisor"); err == nil {
+		t.Error("the vadvisor group is left after dpkg --purge")
+	}
+	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "vadvisor").Output(); len(out) > 0 && !strings.Contains(string(out), "not-installed") {
+		t.Errorf("dpkg still knows vadvisor after --purge: %s", out)
+	}
+}
