@@ -28,6 +28,7 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/events"
+	"github.com/vadvisor/vadvisor/guestagent"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/metricshttp"
 	"github.com/vadvisor/vadvisor/libvirtconn"
@@ -43,6 +44,11 @@ func run(args []string) int {
 		maxRequests   = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
 		libvirtURI    = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
 		callTimeout   = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
+		domInclude    = app.Flag("libvirt.domain-include", "Watch only the domains whose whole name this RE2 expression matches (default: all), in /metrics, the history, the specs, the UI and the events.").PlaceHolder("REGEX").String()
+		domExclude    = app.Flag("libvirt.domain-exclude", "Leave out the domains whose whole name this RE2 expression matches, everywhere --libvirt.domain-include applies.").PlaceHolder("REGEX").String()
+		agentURI      = app.Flag("collector.guest-agent.libvirt-uri", "libvirt URI of the guest-agent collector's own connection, which must be read-write: libvirt answers guest-agent calls on no other. A local URI without socket= uses the read-only socket, so the default names the read-write one.").Default("qemu:///system?socket=" + libvirtconn.ReadWriteSocket).String()
+		agentInterval = durationFlag(app, "collector.guest-agent.interval", "How often the guest-agent collector asks every running guest's agent, in the background; a scrape reads the last answers.", "60s")
+		agentTimeout  = durationFlag(app, "collector.guest-agent.timeout", "Upper bound of one call to a guest's agent.", "10s")
 		scrapeMargin  = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
 		histInterval  = durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats; 0 turns the history off (only ?live=true readings are served).", "1s")
 		histRetention = durationFlag(app, "history.retention", "How long history samples are kept (retention / interval samples per VM).", "60s")
@@ -69,6 +75,25 @@ func run(args []string) int {
 		logger.Error("bad libvirt settings", "err", err)
 		return 2
 	}
+	filter, err := libvirtconn.NewFilter("libvirt.domain-include", *domInclude, "libvirt.domain-exclude", *domExclude)
+	if err != nil {
+		logger.Error("bad domain filter", "err", err)
+		return 2
+	}
+	conn.SetFilter(filter)
+	var agentConn *libvirtconn.Conn
+	var agents *guestagent.Agents
+	if enabled.GuestAgentOn() {
+		agentConn, err = libvirtconn.New(*agentURI, *callTimeout, logger.With("component", "libvirt-guest-agent"))
+		if err == nil {
+			agentConn.SetFilter(filter)
+			agents, err = guestagent.New(agentConn, *agentInterval, *agentTimeout, logger.With("component", "guest-agent"))
+		}
+		if err != nil {
+			logger.Error("bad guest-agent settings", "err", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -84,6 +109,9 @@ func run(args []string) int {
 	// One cache of parsed domain definitions for the collector and the API.
 	defs := domxml.New(conn)
 	metrics := collector.New(conn, reader, defs, enabled, logger.With("component", "collector"))
+	if agents != nil {
+		metrics.WithGuestAgents(agents)
+	}
 	var hist *history.History // nil: the history is off
 	if *histInterval != 0 {
 		hist, err = history.New(reader, *histInterval, *histRetention, logger.With("component", "history"))
@@ -150,6 +178,10 @@ func run(args []string) int {
 		running.Go(func() { hist.Run(ctx) })
 	}
 	running.Go(func() { subscriber.Run(ctx) })
+	if agents != nil {
+		running.Go(func() { agentConn.Run(ctx) })
+		running.Go(func() { agents.Run(ctx) })
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(server, webConfig, logger) }()
 

@@ -66,9 +66,9 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 			s.libvirtError(w, err)
 			return
 		}
-		doms = list
-		listed := make(map[libvirt.UUID]bool, len(list))
-		for _, d := range list {
+		doms = s.conn.WatchedOnly(list)
+		listed := make(map[libvirt.UUID]bool, len(doms))
+		for _, d := range doms {
 			listed[d.UUID] = true
 		}
 		s.defs.Retain(func(uuid libvirt.UUID) bool { return listed[uuid] })
@@ -77,8 +77,8 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		dom, err := s.lookup(r, key)
-		if err != nil {
-			if libvirt.IsNotFound(err) {
+		if err != nil || !s.conn.Watched(dom.Name) {
+			if err == nil || libvirt.IsNotFound(err) { // or left out by the domain filter
 				writeError(w, http.StatusNotFound, "no domain with uuid or name "+quote(key))
 				return
 			}

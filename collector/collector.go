@@ -17,6 +17,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/guestagent"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -86,6 +87,16 @@ func Defaults() *Enabled {
 	return e
 }
 
+// on reports whether the sub-collector named name is enabled.
+func (e *Enabled) on(name string) bool {
+	on := e.flags[name]
+	return on != nil && *on
+}
+
+// GuestAgentOn reports whether the guest-agent sub-collector is enabled:
+// it alone needs agents of its own (WithGuestAgents).
+func (e *Enabled) GuestAgentOn() bool { return e.on(guestAgentName) }
+
 func (e *Enabled) list() []subCollector {
 	var out []subCollector
 	for _, c := range subCollectors {
@@ -117,6 +128,7 @@ type Collector struct {
 	version  versionCache
 	logger   *slog.Logger
 	failures failureLog
+	agents   *guestagent.Agents // for the guest-agent sub-collector
 }
 
 // New builds the collector over a shared connection, reader and cache of

@@ -41,7 +41,7 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 			switch {
 			case n == nil:
 			case key == "name":
-				n.Name = str(p.Value)
+				n.Name = Text(p.Value)
 			default:
 				set(netKeys.byKey(n, key, &next.net), p.Value)
 			}
@@ -50,14 +50,14 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 			switch {
 			case b == nil:
 			case key == "name":
-				b.Name = str(p.Value)
+				b.Name = Text(p.Value)
 			case key == "path":
-				b.Path = str(p.Value)
+				b.Path = Text(p.Value)
 			default:
 				set(blockKeys.byKey(b, key, &next.block), p.Value)
 			}
 		case "perf":
-			if v := number(p.Value); v.OK && rest != "" {
+			if v := Number(p.Value); v.OK && rest != "" {
 				d.Perf = append(d.Perf, Perf{Event: rest, Value: v.V})
 			}
 		case "iothread":
@@ -91,7 +91,7 @@ func (d *Domain) partial() bool {
 // set stores a numeric parameter in dst, the field it names, if any.
 func set(dst *Value, v libvirt.TypedParamValue) {
 	if dst != nil {
-		*dst = number(v)
+		*dst = Number(v)
 	}
 }
 
@@ -114,7 +114,7 @@ func indexed(rest string) (int, string, bool) {
 func device[T any](devs *[]T, rest, count string, v libvirt.TypedParamValue) (*T, string) {
 	i, key, ok := indexed(rest)
 	if !ok {
-		if n := number(v); rest == count && *devs == nil && n.OK && n.V > 0 {
+		if n := Number(v); rest == count && *devs == nil && n.OK && n.V > 0 {
 			*devs = make([]T, 0, min(n.V, maxIndex))
 		}
 		return nil, rest
@@ -144,9 +144,9 @@ func iothread(d *Domain, id uint64) *IOThread {
 	return &d.IOThreads[len(d.IOThreads)-1]
 }
 
-// number converts libvirt's numeric typed values; negative and non-numeric
+// Number converts libvirt's numeric typed values; negative and non-numeric
 // values count as absent, as no statistic here can be negative.
-func number(v libvirt.TypedParamValue) Value {
+func Number(v libvirt.TypedParamValue) Value {
 	switch x := v.I.(type) {
 	case int32:
 		if x >= 0 {
@@ -168,7 +168,8 @@ func number(v libvirt.TypedParamValue) Value {
 	return Value{}
 }
 
-func str(v libvirt.TypedParamValue) string {
+// Text is a typed value's string, or "" for another type.
+func Text(v libvirt.TypedParamValue) string {
 	s, _ := v.I.(string)
 	return s
 }
@@ -178,7 +179,7 @@ func str(v libvirt.TypedParamValue) string {
 func Param(params []libvirt.TypedParam, field string) Value {
 	for _, p := range params {
 		if p.Field == field {
-			return number(p.Value)
+			return Number(p.Value)
 		}
 	}
 	return Value{}

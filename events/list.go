@@ -8,7 +8,7 @@ import (
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
-// list reads every domain's state, as far as lifecycle events tell it,
+// list reads every watched domain's state, as far as lifecycle events tell it,
 // taking the domains in passing states as known holds them (see taken).
 // It uses the listing calls and DomainGetState, which libvirtd answers
 // from memory on its high-priority workers: neither a hung guest's
@@ -33,6 +33,7 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 	if err != nil {
 		return nil, err
 	}
+	all = s.conn.WatchedOnly(all) // the other listings count only for these
 	current := make(map[libvirt.UUID]domainState, len(all))
 	for _, d := range all {
 		state := libvirt.DomainRunning
@@ -77,14 +78,16 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 		return nil, err
 	}
 	for _, d := range other {
+		c, ok := current[d.UUID]
+		if !ok {
+			continue
+		}
 		state, reason, err := stateOf(d)
 		if err != nil {
 			return nil, err
 		}
-		if c, ok := current[d.UUID]; ok {
-			k, had := known[d.UUID]
-			current[d.UUID] = taken(c, state, reason, k, had)
-		}
+		k, had := known[d.UUID]
+		current[d.UUID] = taken(c, state, reason, k, had)
 	}
 	return current, nil
 }

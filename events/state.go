@@ -168,11 +168,14 @@ func (s *Subscriber) check(known, current map[libvirt.UUID]domainState, differin
 	return next
 }
 
-// record stores a live event and applies it to known. An event of another
+// record stores a live event of a watched domain and applies it to known. An event of another
 // run than the one known to be running means that run stopped without an
 // event (see follow): that Stopped is recorded first, reconciled. (virsh
 // start sends Resumed, then Started, both of the new run.)
 func (s *Subscriber) record(msg libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
+	if !s.conn.Watched(msg.Dom.Name) {
+		return // left out by the domain filter
+	}
 	if k, ok := known[msg.Dom.UUID]; ok && k.active() && msg.Dom.ID > 0 && msg.Dom.ID != k.id {
 		s.store.Add(Event{Type: Stopped, Detail: DetailReconciled, DomainName: k.name, DomainUUID: domstats.UUIDString(msg.Dom.UUID)})
 		apply(known, libvirt.DomainEventLifecycleMsg{Dom: libvirt.Domain{Name: k.name, UUID: msg.Dom.UUID, ID: -1}, Event: int32(Stopped)})

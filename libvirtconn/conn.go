@@ -48,6 +48,7 @@ type Conn struct {
 	slots     chan struct{}
 	kick      chan struct{}
 	outage    outage.Log
+	filter    *Filter // set before Run, never changed after
 
 	mu        sync.Mutex
 	client    *libvirt.Libvirt
@@ -84,6 +85,31 @@ func (c *Conn) URI() string { return c.uri.Redacted() }
 
 // Timeout is the bound of a single libvirt call.
 func (c *Conn) Timeout() time.Duration { return c.timeout }
+
+// SetFilter sets the domains that everything reading over this connection
+// watches; call it before Run. Every reader of domains (the bulk reading,
+// the events, the specs, the guest agents) asks Watched.
+func (c *Conn) SetFilter(f *Filter) { c.filter = f }
+
+// Filtering reports whether some domains may be left out.
+func (c *Conn) Filtering() bool { return c != nil && c.filter != nil }
+
+// Watched reports whether the domain named name is watched.
+func (c *Conn) Watched(name string) bool { return c == nil || c.filter.Watched(name) }
+
+// WatchedOnly keeps the watched domains of doms.
+func (c *Conn) WatchedOnly(doms []libvirt.Domain) []libvirt.Domain {
+	if !c.Filtering() {
+		return doms
+	}
+	kept := make([]libvirt.Domain, 0, len(doms))
+	for _, d := range doms {
+		if c.Watched(d.Name) {
+			kept = append(kept, d)
+		}
+	}
+	return kept
+}
 
 // Run keeps the connection up until ctx ends, then closes it.
 func (c *Conn) Run(ctx context.Context) {

@@ -18,6 +18,11 @@ import (
 // socket=: a monitoring agent never needs to change anything.
 const ReadOnlySocket = "/var/run/libvirt/libvirt-sock-ro"
 
+// ReadWriteSocket is libvirtd's read-write socket, which only the
+// guest-agent collector uses: libvirt answers guest-agent calls on no
+// other.
+const ReadWriteSocket = "/var/run/libvirt/libvirt-sock"
+
 // ParseURI checks a libvirt URI and returns it with its transport.
 func ParseURI(raw string) (*url.URL, string, error) {
 	u, err := url.Parse(raw)
