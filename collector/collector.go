@@ -17,7 +17,6 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
-	"github.com/vadvisor/vadvisor/guestagent"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -128,7 +127,7 @@ type Collector struct {
 	version  versionCache
 	logger   *slog.Logger
 	failures failureLog
-	agents   *guestagent.Agents // for the guest-agent sub-collector
+	agents   guestAgents // for the guest-agent sub-collector
 }
 
 // New builds the collector over a shared connection, reader and cache of

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/digitalocean/go-libvirt"
+
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/guestagent"
 )
@@ -35,6 +37,11 @@ var (
 	guestFilesystemUsed = gauge(guestSubsystem, "filesystem_used_bytes",
 		"Bytes used on a filesystem mounted in the guest.", guestFilesystemLabels...)
 )
+
+// guestAgents is what the sub-collector reads: *guestagent.Agents.
+type guestAgents interface {
+	Results() (map[libvirt.UUID]guestagent.Info, error)
+}
 
 // WithGuestAgents gives the guest-agent sub-collector the agents it
 // reads; without them it fails.

@@ -154,6 +154,11 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{[]string{"--events.heartbeat=0s"}, "heartbeat must be positive"},
 		{[]string{"--events.stream-buffer=0"}, "stream buffer must be at least 1"},
 		{[]string{"--history.interval=-1s"}, "history interval must be positive (or 0 to turn the history off)"},
+		{[]string{"--libvirt.domain-include=web-(", "--collector.guest-agent"}, `--libvirt.domain-include: \"web-(\" is not a valid regular expression`},
+		{[]string{"--libvirt.domain-exclude=[z-a]"}, `--libvirt.domain-exclude: \"[z-a]\" is not a valid regular expression`},
+		{[]string{"--collector.guest-agent", "--collector.guest-agent.interval=0s"}, "--collector.guest-agent.interval must be positive"},
+		{[]string{"--collector.guest-agent", "--collector.guest-agent.timeout=-1s"}, "--collector.guest-agent.timeout must be positive"},
+		{[]string{"--collector.guest-agent", "--collector.guest-agent.libvirt-uri=nodriver"}, "has no driver"},
 	} {
 		out, err := exec.Command(binary, tc.args...).CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {
