@@ -46,21 +46,27 @@ func TestPromFleet(t *testing.T) {
 		"prometheus-site-b.example.com:9090", siteB.addr))
 
 	want := []fleetSite{{"site-a", hv1.Addr}, {"site-b", hv2.Addr}}
-	for name, ps := range map[string]*promServer{"federating": global, "remote-write receiving": store} {
-		got := ps.waitFor(t, `libvirt_domain_info{job="vadvisor", domain="`+guest+`"}`, 20*time.Second, func(s []promSample) bool {
-			return len(s) == len(want)
+	for _, server := range []struct {
+		name string
+		ps   *promServer
+	}{{"federating", global}, {"remote-write-receiving", store}} {
+		t.Run(server.name, func(t *testing.T) {
+			ps := server.ps
+			got := ps.waitFor(t, `libvirt_domain_info{job="vadvisor", domain="`+guest+`"}`, 20*time.Second, func(s []promSample) bool {
+				return len(s) == len(want)
+			})
+			var sites []fleetSite
+			for _, s := range got {
+				sites = append(sites, fleetSite{s.Metric["site"], s.Metric["instance"]})
+			}
+			slices.SortFunc(sites, func(a, b fleetSite) int { return strings.Compare(a.site, b.site) })
+			if !slices.Equal(sites, want) {
+				t.Errorf("%s by site and instance: %v, want %v", guest, sites, want)
+			}
+			ps.waitFor(t, `libvirt_domain_info{job="vadvisor", site="site-b", instance="`+hv2.Addr+`", domain="`+fleetGuests+`0"}`, 10*time.Second, nonEmpty)
+			if s := ps.query(t, `{job="vadvisor", __name__=~"go_.+|process_.+"}`); len(s) > 0 {
+				t.Errorf("vadvisor's runtime series arrived, which the config filters out: %v", s[0].Metric)
+			}
 		})
-		var sites []fleetSite
-		for _, s := range got {
-			sites = append(sites, fleetSite{s.Metric["site"], s.Metric["instance"]})
-		}
-		slices.SortFunc(sites, func(a, b fleetSite) int { return strings.Compare(a.site, b.site) })
-		if !slices.Equal(sites, want) {
-			t.Errorf("%s Prometheus: %s by site and instance %v, want %v", name, guest, sites, want)
-		}
-		ps.waitFor(t, `libvirt_domain_info{job="vadvisor", site="site-b", instance="`+hv2.Addr+`", domain="`+fleetGuests+`0"}`, 10*time.Second, nonEmpty)
-		if s := ps.query(t, `{job="vadvisor", __name__=~"go_.+|process_.+"}`); len(s) > 0 {
-			t.Errorf("%s Prometheus holds vadvisor's runtime series, which its config filters out: %v", name, s[0].Metric)
-		}
 	}
 }
