@@ -22,7 +22,8 @@ import (
 // variable's current value is set when its query first runs. The check
 // fills them in the same way, each only where it is missing, before it
 // decodes: keyed by panel type (or "variable" for every template variable)
-// and path, with the value Grafana uses. Nothing else is filled or excused.
+// and path, with the value Grafana uses. Nothing else is filled or excused,
+// and a default the dashboard no longer needs fails the test.
 var loadTimeDefaults = map[string]any{
 	"stat.options.graphMode":              "area",
 	"stat.options.colorMode":              "value",
@@ -54,16 +55,18 @@ func init() { plugins.RegisterDefaultPlugins() }
 // strictly with Grafana's schema (an unknown key or a wrong type is an
 // error), every panel's fieldConfig strictly too (the panel decoder checks
 // only its custom part), and validates the result (ranges, required values).
-func schemaErrors(raw []byte) []string {
+// It returns the errors and the keys of the defaults it filled in.
+func schemaErrors(raw []byte) (errs []string, filled map[string]bool) {
+	filled = map[string]bool{}
 	var d map[string]any
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return []string{err.Error()}
+		return []string{err.Error()}, filled
 	}
 	if templating, ok := d["templating"].(map[string]any); ok {
 		variables, _ := templating["list"].([]any)
 		for _, v := range variables {
 			if v, ok := v.(map[string]any); ok {
-				fillDefaults(v, "variable")
+				fillDefaults(v, "variable", filled)
 			}
 		}
 	}
@@ -72,7 +75,7 @@ func schemaErrors(raw []byte) []string {
 	// drops the panel, so Dashboard.Validate would never see a panel.
 	panels, _ := d["panels"].([]any)
 	delete(d, "panels")
-	errs := decode("dashboard", d, &dashboard.Dashboard{})
+	errs = decode("dashboard", d, &dashboard.Dashboard{})
 	for i, p := range panels {
 		where := fmt.Sprintf("panels[%d]", i)
 		p, ok := p.(map[string]any)
@@ -81,7 +84,7 @@ func schemaErrors(raw []byte) []string {
 			continue
 		}
 		typ, _ := p["type"].(string)
-		fillDefaults(p, typ)
+		fillDefaults(p, typ, filled)
 		if typ == "row" {
 			errs = append(errs, decode(where, p, &dashboard.RowPanel{})...)
 			continue
@@ -91,7 +94,7 @@ func schemaErrors(raw []byte) []string {
 			errs = append(errs, decode(where+".fieldConfig", fc, &dashboard.FieldConfigSource{})...)
 		}
 	}
-	return errs
+	return errs, filled
 }
 
 // schema is a type of Grafana's schema, as the SDK generates them.
@@ -129,8 +132,8 @@ func isEmpty(err error) bool {
 }
 
 // fillDefaults sets the loadTimeDefaults of kind that obj lacks, where
-// the object holding them exists.
-func fillDefaults(obj map[string]any, kind string) {
+// the object holding them exists, and notes their keys in filled.
+func fillDefaults(obj map[string]any, kind string, filled map[string]bool) {
 	for key, value := range loadTimeDefaults {
 		path, ok := strings.CutPrefix(key, kind+".")
 		if !ok {
@@ -146,6 +149,7 @@ func fillDefaults(obj map[string]any, kind string) {
 		last := keys[len(keys)-1]
 		if _, set := parent[last]; ok && !set {
 			parent[last] = value
+			filled[key] = true
 		}
 	}
 }
@@ -161,8 +165,14 @@ func readDashboard(t *testing.T) []byte {
 
 // The shipped dashboard is one Grafana's schema accepts.
 func TestDashboardMatchesGrafanaSchema(t *testing.T) {
-	for _, e := range schemaErrors(readDashboard(t)) {
+	errs, filled := schemaErrors(readDashboard(t))
+	for _, e := range errs {
 		t.Error(e)
+	}
+	for key := range loadTimeDefaults {
+		if !filled[key] {
+			t.Errorf("loadTimeDefaults has %s, which the dashboard sets or does not need: remove it", key)
+		}
 	}
 }
 
@@ -202,7 +212,7 @@ func TestDashboardSchemaCheckRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			errs := schemaErrors(broken)
+			errs, _ := schemaErrors(broken)
 			if !strings.Contains(strings.Join(errs, "\n"), c.want) {
 				t.Errorf("want an error with %q, got %q", c.want, errs)
 			}
