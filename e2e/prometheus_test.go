@@ -24,8 +24,9 @@ type promServer struct {
 }
 
 // startPrometheus runs Prometheus with config (a prometheus.yml text;
-// relative file paths in it resolve against dir) and waits until it is ready.
-func startPrometheus(t testing.TB, dir, config string) *promServer {
+// relative file paths in it resolve against dir) and flags added to its
+// own, and waits until it is ready.
+func startPrometheus(t testing.TB, dir, config string, flags ...string) *promServer {
 	t.Helper()
 	configFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
@@ -33,12 +34,12 @@ func startPrometheus(t testing.TB, dir, config string) *promServer {
 	}
 	ps := &promServer{addr: freeAddr(t), dir: dir}
 	out := &syncBuffer{}
-	cmd := exec.Command("prometheus",
-		"--config.file="+configFile,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+ps.addr,
+	cmd := exec.Command("prometheus", append([]string{
+		"--config.file=" + configFile,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + ps.addr,
 		"--web.enable-lifecycle",
-		"--log.level=warn")
+		"--log.level=warn"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting prometheus (Debian package prometheus): %v", err)
