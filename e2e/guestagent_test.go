@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,11 @@ func TestGuestAgentMatchesVirsh(t *testing.T) {
 	p := Start(t, "--collector.guest-agent", "--collector.guest-agent.interval=1s")
 	body := waitAgentUp(t, p, "1", 30*time.Second, names...)
 	got := series(body)
+	lint := exec.Command("promtool", "check", "metrics")
+	lint.Stdin = strings.NewReader(body)
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 	for _, name := range names {
 		virsh := guestInfo(t, name)
 		info := fmt.Sprintf(`libvirt_domain_guest_info{domain="%s",hostname="%s",kernel_release="%s",os_id="%s",os_version_id="%s"}`,
