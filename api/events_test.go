@@ -439,7 +439,8 @@ func TestEventsStreamHeartbeat(t *testing.T) {
 			t.Fatalf("heartbeat %q, want an empty line", l)
 		}
 	}
-	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+	// Each came within a second (next's bound); none came early.
+	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Errorf("3 heartbeats took %s at a 50ms interval", d)
 	}
 }
