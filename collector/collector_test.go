@@ -41,6 +41,10 @@ func gather(c *Collector) (series, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gather: %w", err)
 	}
+	return seriesOf(families), nil
+}
+
+func seriesOf(families []*dto.MetricFamily) series {
 	out := series{}
 	for _, f := range families {
 		m := map[string]float64{}
@@ -49,7 +53,7 @@ func gather(c *Collector) (series, error) {
 		}
 		out[f.GetName()] = m
 	}
-	return out, nil
+	return out
 }
 
 func labelKey(labels []*dto.LabelPair) string {

@@ -36,15 +36,7 @@ func scrapeAgents(t *testing.T, agents guestAgents) (series, error) {
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	out := series{}
-	for _, f := range families {
-		m := map[string]float64{}
-		for _, metric := range f.Metric {
-			m[labelKey(metric.Label)] = value(metric)
-		}
-		out[f.GetName()] = m
-	}
-	return out, updateErr
+	return seriesOf(families), updateErr
 }
 
 type agentCollector struct {
