@@ -72,7 +72,7 @@ func run(args []string) int {
 
 	conn, err := libvirtconn.New(*libvirtURI, *callTimeout, logger.With("component", "libvirt"))
 	if err != nil {
-		logger.Error("bad libvirt settings", "err", err)
+		logger.Error("bad libvirt settings", "err", fmt.Errorf("--libvirt.uri: %w", err))
 		return 2
 	}
 	filter, err := libvirtconn.NewFilter("libvirt.domain-include", *domInclude, "libvirt.domain-exclude", *domExclude)
@@ -81,15 +81,21 @@ func run(args []string) int {
 		return 2
 	}
 	conn.SetFilter(filter)
-	var agentConn *libvirtconn.Conn
+	// The guest-agent flags are checked whether the collector is on or not.
+	agentConn, err := libvirtconn.New(*agentURI, *callTimeout, logger.With("component", "libvirt-guest-agent"))
+	if err != nil {
+		err = fmt.Errorf("--collector.guest-agent.libvirt-uri: %w", err)
+	} else {
+		err = guestagent.CheckFlags(*agentInterval, *agentTimeout)
+	}
+	if err != nil {
+		logger.Error("bad guest-agent settings", "err", err)
+		return 2
+	}
 	var agents *guestagent.Agents
 	if enabled.GuestAgentOn() {
-		agentConn, err = libvirtconn.New(*agentURI, *callTimeout, logger.With("component", "libvirt-guest-agent"))
-		if err == nil {
-			agentConn.SetFilter(filter)
-			agents, err = guestagent.New(agentConn, *agentInterval, *agentTimeout, logger.With("component", "guest-agent"))
-		}
-		if err != nil {
+		agentConn.SetFilter(filter)
+		if agents, err = guestagent.New(agentConn, *agentInterval, *agentTimeout, logger.With("component", "guest-agent")); err != nil {
 			logger.Error("bad guest-agent settings", "err", err)
 			return 2
 		}

@@ -156,9 +156,10 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{[]string{"--history.interval=-1s"}, "history interval must be positive (or 0 to turn the history off)"},
 		{[]string{"--libvirt.domain-include=web-(", "--collector.guest-agent"}, `--libvirt.domain-include: \"web-(\" is not a valid regular expression`},
 		{[]string{"--libvirt.domain-exclude=[z-a]"}, `--libvirt.domain-exclude: \"[z-a]\" is not a valid regular expression`},
-		{[]string{"--collector.guest-agent", "--collector.guest-agent.interval=0s"}, "--collector.guest-agent.interval must be positive"},
+		{[]string{"--collector.guest-agent.interval=0s"}, "--collector.guest-agent.interval must be positive"},
 		{[]string{"--collector.guest-agent", "--collector.guest-agent.timeout=-1s"}, "--collector.guest-agent.timeout must be positive"},
-		{[]string{"--collector.guest-agent", "--collector.guest-agent.libvirt-uri=nodriver"}, "has no driver"},
+		{[]string{"--collector.guest-agent", "--collector.guest-agent.libvirt-uri=nodriver"}, `--collector.guest-agent.libvirt-uri: libvirt URI \"nodriver\" has no driver`},
+		{[]string{"--libvirt.uri=::bad"}, "--libvirt.uri: libvirt URI"},
 	} {
 		out, err := exec.Command(binary, tc.args...).CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() == 0 {

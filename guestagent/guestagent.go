@@ -34,6 +34,23 @@ var ErrNotYet = errors.New("the guest agents have not been asked yet")
 // errPending is why a domain whose previous call still waits is down.
 var errPending = errors.New("the previous call to this guest's agent has not returned yet")
 
+// errTooManyHung is why a domain is down, not asked, while maxHung calls
+// still wait for their agents.
+var errTooManyHung = fmt.Errorf("%d calls to other guests' agents have not returned yet: no new call until one does", maxHung)
+
+// maxHung bounds the calls that timed out and still wait for their
+// agent. libvirt waits for an agent's answer as long as it takes (only its
+// guest-sync has a timeout), holding one of libvirtd's workers and one of
+// the connection's request slots: at libvirtconn.MaxInFlight such calls
+// the connection would count as wedged and be redialled, and the next
+// refresh would strand more workers. One slot fewer keeps a slot free for
+// the calls that do get answers, and the workers held by us bounded.
+const maxHung = libvirtconn.MaxInFlight - 1
+
+// maxLabel bounds the length of the strings taken from a guest: they
+// become label values, and the guest is not to be trusted.
+const maxLabel = 256
+
 // types are the groups asked for: all answered by read-only agent commands
 // (guest-get-users, guest-get-osinfo, guest-get-host-name,
 // guest-get-fsinfo).
@@ -71,25 +88,45 @@ type Agents struct {
 	logger   *slog.Logger
 	outage   outage.Log
 
+	// getInfo makes the call (virDomainGetGuestInfo bounded by timeout);
+	// it calls release once libvirt answered, even after it timed out, or
+	// at once if the call was never made.
+	getInfo func(ctx context.Context, dom libvirt.Domain, release func()) ([]libvirt.TypedParam, error)
+	denied  outage.Log // calls libvirt refuses (a read-only connection)
+	stalled outage.Log // maxHung calls wait: nobody is asked
+
 	mu      sync.Mutex
 	results map[libvirt.UUID]Info
-	err     error                 // of the last refresh as a whole
-	pending map[libvirt.UUID]bool // domains whose call has not returned
+	err     error // of the last refresh as a whole
+	// pending holds the domains whose call has not returned: false while
+	// it runs, true once it timed out (hung).
+	pending map[libvirt.UUID]bool
+}
+
+// CheckFlags checks the collector's interval and timeout, whether it is
+// on or not.
+func CheckFlags(interval, timeout time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("--collector.guest-agent.interval must be positive, got %s", interval)
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("--collector.guest-agent.timeout must be positive, got %s", timeout)
+	}
+	return nil
 }
 
 // New asks the agents over conn, which must be a read-write connection of
 // this package's own, every interval, each call bounded by timeout.
 func New(conn *libvirtconn.Conn, interval, timeout time.Duration, logger *slog.Logger) (*Agents, error) {
-	if interval <= 0 {
-		return nil, fmt.Errorf("--collector.guest-agent.interval must be positive, got %s", interval)
+	if err := CheckFlags(interval, timeout); err != nil {
+		return nil, err
 	}
-	if timeout <= 0 {
-		return nil, fmt.Errorf("--collector.guest-agent.timeout must be positive, got %s", timeout)
-	}
-	return &Agents{
+	a := &Agents{
 		conn: conn, interval: interval, timeout: timeout, logger: logger,
 		err: ErrNotYet, pending: map[libvirt.UUID]bool{},
-	}, nil
+	}
+	a.getInfo = a.call
+	return a, nil
 }
 
 // Run refreshes at once, then every interval, until ctx ends. The
@@ -131,14 +168,37 @@ func (a *Agents) refresh(ctx context.Context) {
 		return
 	}
 	a.outage.Ended()
-	list = a.conn.WatchedOnly(list)
+	a.publish(a.askAll(ctx, a.conn.WatchedOnly(list)), nil)
+}
+
+// askAll asks the agents of list, libvirtconn.Workers at a time.
+func (a *Agents) askAll(ctx context.Context, list []libvirt.Domain) map[libvirt.UUID]Info {
 	infos := make([]Info, len(list))
 	libvirtconn.Each(len(list), func(i int) { infos[i] = a.ask(ctx, list[i]) })
 	results := make(map[libvirt.UUID]Info, len(infos))
+	var denied error
+	stalled := false
 	for _, info := range infos {
 		results[info.UUID] = info
+		var le libvirt.Error
+		if errors.As(info.Err, &le) && le.Code == uint32(libvirt.ErrOperationDenied) {
+			denied = info.Err
+		}
+		stalled = stalled || errors.Is(info.Err, errTooManyHung)
 	}
-	a.publish(results, nil)
+	if stalled {
+		a.stalled.Failed(a.logger, "guest agents not asked: calls to hung agents still wait", "guest agents still not asked",
+			"err", errTooManyHung)
+	} else {
+		a.stalled.Ended()
+	}
+	if denied != nil {
+		a.denied.Failed(a.logger, "libvirt refuses guest-agent calls on this connection: --collector.guest-agent.libvirt-uri must name a read-write socket",
+			"libvirt still refuses guest-agent calls", "uri", a.conn.URI(), "err", denied)
+	} else {
+		a.denied.Ended()
+	}
+	return results
 }
 
 func (a *Agents) publish(results map[libvirt.UUID]Info, err error) {
@@ -147,29 +207,43 @@ func (a *Agents) publish(results map[libvirt.UUID]Info, err error) {
 	a.mu.Unlock()
 }
 
-// ask asks one domain's agent, unless its previous call still waits.
+// ask asks one domain's agent, unless its previous call still waits or
+// maxHung calls do.
 func (a *Agents) ask(ctx context.Context, dom libvirt.Domain) Info {
 	info := Info{Name: dom.Name, UUID: dom.UUID}
 	a.mu.Lock()
-	if a.pending[dom.UUID] {
+	_, busy := a.pending[dom.UUID]
+	hung := 0
+	for _, h := range a.pending {
+		if h {
+			hung++
+		}
+	}
+	if busy || hung >= maxHung {
 		a.mu.Unlock()
 		info.Err = errPending
+		if !busy {
+			info.Err = errTooManyHung
+		}
 		return info
 	}
-	a.pending[dom.UUID] = true
+	a.pending[dom.UUID] = false
 	a.mu.Unlock()
+	var once sync.Once
 	release := func() {
-		a.mu.Lock()
-		delete(a.pending, dom.UUID)
-		a.mu.Unlock()
+		once.Do(func() {
+			a.mu.Lock()
+			delete(a.pending, dom.UUID)
+			a.mu.Unlock()
+		})
 	}
-	params, err := libvirtconn.DoWithin(ctx, a.conn, a.timeout, func(l *libvirt.Libvirt) ([]libvirt.TypedParam, error) {
-		// Released when libvirt answers, even after the call timed out.
-		defer release()
-		return l.DomainGetGuestInfo(dom, uint32(types), 0)
-	})
-	if errors.Is(err, libvirtconn.ErrNotConnected) || errors.Is(err, libvirtconn.ErrNoSlot) {
-		release() // the call was never made
+	params, err := a.getInfo(ctx, dom, release)
+	if libvirtconn.Hung(err) {
+		a.mu.Lock()
+		if _, ok := a.pending[dom.UUID]; ok { // not answered since
+			a.pending[dom.UUID] = true
+		}
+		a.mu.Unlock()
 	}
 	if err != nil {
 		a.logger.Debug("a guest agent did not answer", "domain", dom.Name, "err", err)
@@ -180,19 +254,42 @@ func (a *Agents) ask(ctx context.Context, dom libvirt.Domain) Info {
 	return info
 }
 
+// call is getInfo over the connection.
+func (a *Agents) call(ctx context.Context, dom libvirt.Domain, release func()) ([]libvirt.TypedParam, error) {
+	params, err := libvirtconn.DoWithin(ctx, a.conn, a.timeout, func(l *libvirt.Libvirt) ([]libvirt.TypedParam, error) {
+		defer release()
+		return l.DomainGetGuestInfo(dom, uint32(types), 0)
+	})
+	if errors.Is(err, libvirtconn.ErrNotConnected) || errors.Is(err, libvirtconn.ErrNoSlot) {
+		release() // the call was never made
+	}
+	return params, err
+}
+
+// label is a string from the guest made fit for a label value: valid
+// UTF-8 (the Prometheus client refuses anything else) and at most
+// maxLabel bytes.
+func label(v libvirt.TypedParamValue) string {
+	s := strings.ToValidUTF8(domstats.Text(v), "\uFFFD")
+	if len(s) > maxLabel {
+		s = strings.ToValidUTF8(s[:maxLabel], "")
+	}
+	return s
+}
+
 // decode fills info from virDomainGetGuestInfo's typed parameters.
 func decode(info *Info, params []libvirt.TypedParam) {
 	var fss []Filesystem
 	for _, p := range params {
 		switch p.Field {
 		case libvirt.DomainGuestInfoOsID:
-			info.OSID = domstats.Text(p.Value)
+			info.OSID = label(p.Value)
 		case libvirt.DomainGuestInfoOsVersionID:
-			info.OSVersionID = domstats.Text(p.Value)
+			info.OSVersionID = label(p.Value)
 		case libvirt.DomainGuestInfoOsKernelRelease:
-			info.KernelRelease = domstats.Text(p.Value)
+			info.KernelRelease = label(p.Value)
 		case libvirt.DomainGuestInfoHostnameHostname:
-			info.Hostname = domstats.Text(p.Value)
+			info.Hostname = label(p.Value)
 		case libvirt.DomainGuestInfoUserCount:
 			info.Users = domstats.Number(p.Value)
 		default:
@@ -211,11 +308,11 @@ func decode(info *Info, params []libvirt.TypedParam) {
 			fs := &fss[i]
 			switch "." + key {
 			case libvirt.DomainGuestInfoFsSuffixMountpoint:
-				fs.Mountpoint = domstats.Text(p.Value)
+				fs.Mountpoint = label(p.Value)
 			case libvirt.DomainGuestInfoFsSuffixName:
-				fs.Device = domstats.Text(p.Value)
+				fs.Device = label(p.Value)
 			case libvirt.DomainGuestInfoFsSuffixFstype:
-				fs.Type = domstats.Text(p.Value)
+				fs.Type = label(p.Value)
 			case libvirt.DomainGuestInfoFsSuffixTotalBytes:
 				fs.Size = domstats.Number(p.Value)
 			case libvirt.DomainGuestInfoFsSuffixUsedBytes:

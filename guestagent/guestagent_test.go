@@ -1,10 +1,19 @@
 package guestagent
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 func param(field string, v any) libvirt.TypedParam {
@@ -67,5 +76,89 @@ func TestDecodeBoundsFilesystems(t *testing.T) {
 	decode(&info, params)
 	if len(info.Filesystems) != 2 {
 		t.Errorf("filesystems: %d, want the 2 with an index below %d", len(info.Filesystems), maxFilesystems)
+	}
+}
+
+// Strings from the guest become label values: invalid UTF-8 would make
+// the Prometheus client panic, and their length is the guest's choice.
+func TestDecodeSanitisesLabels(t *testing.T) {
+	var info Info
+	decode(&info, []libvirt.TypedParam{
+		param("hostname", "bad\xffname"),
+		param("os.id", strings.Repeat("é", 200)),
+	})
+	if info.Hostname != "bad\uFFFDname" {
+		t.Errorf("hostname %q", info.Hostname)
+	}
+	if !utf8.ValidString(info.OSID) || len(info.OSID) > maxLabel || len(info.OSID) < maxLabel-1 {
+		t.Errorf("os.id: %d bytes, valid %v", len(info.OSID), utf8.ValidString(info.OSID))
+	}
+}
+
+// Calls that time out and go on waiting for their agents are bounded:
+// once maxHung of them wait, no domain is asked until one returns, so the
+// connection never counts as wedged and libvirtd's workers held by us stay
+// bounded; a domain whose call waits is never asked twice.
+func TestHungCallsAreBounded(t *testing.T) {
+	a, err := New(nil, time.Second, time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	asked := map[string]int{}
+	releases := map[string]func(){}
+	a.getInfo = func(_ context.Context, dom libvirt.Domain, release func()) ([]libvirt.TypedParam, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked[dom.Name]++
+		if strings.HasPrefix(dom.Name, "hung") {
+			releases[dom.Name] = release // answered only when the test says
+			return nil, libvirtconn.ErrTimeout
+		}
+		release()
+		return []libvirt.TypedParam{param("hostname", dom.Name)}, nil
+	}
+	var list []libvirt.Domain
+	for i, name := range []string{"hung1", "hung2", "hung3", "hung4", "ok1", "ok2"} {
+		d := libvirt.Domain{Name: name}
+		d.UUID[0] = byte(i + 1)
+		list = append(list, d)
+	}
+	askOne := func(name string) Info {
+		for _, d := range list {
+			if d.Name == name {
+				return a.ask(context.Background(), d)
+			}
+		}
+		panic(name)
+	}
+	// One at a time, in order: the first three hang.
+	for _, name := range []string{"hung1", "hung2", "hung3"} {
+		if info := askOne(name); !errors.Is(info.Err, libvirtconn.ErrTimeout) {
+			t.Fatalf("%s: %v", name, info.Err)
+		}
+	}
+	for _, name := range []string{"hung4", "ok1"} {
+		if info := askOne(name); !errors.Is(info.Err, errTooManyHung) {
+			t.Errorf("%s asked with %d calls hung: %v", name, maxHung, info.Err)
+		}
+	}
+	if info := askOne("hung1"); !errors.Is(info.Err, errPending) {
+		t.Errorf("hung1 asked again while its call waits: %v", info.Err)
+	}
+	// One answers: the others may be asked again, hung1 too.
+	mu.Lock()
+	releases["hung1"]()
+	mu.Unlock()
+	if info := askOne("ok1"); info.Err != nil || info.Hostname != "ok1" {
+		t.Errorf("ok1 after a hung call returned: %+v", info)
+	}
+	if info := askOne("hung1"); !errors.Is(info.Err, libvirtconn.ErrTimeout) {
+		t.Errorf("hung1 after its call returned: %v", info.Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["hung4"] != 0 || asked["hung1"] != 2 || asked["ok1"] != 1 {
+		t.Errorf("calls made: %v", asked)
 	}
 }
