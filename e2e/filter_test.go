@@ -80,3 +80,22 @@ func TestDomainFilters(t *testing.T) {
 	waitEvent(t, p, "all_events=true", `"domain_name":"`+kept+`"`, `"event_type":"Resumed"`)
 	only("/api/v1.0/events?all_events=true")
 }
+
+// A filter that leaves out every domain gives empty answers, not every
+// domain (an empty list in the bulk call means all of them).
+func TestDomainFilterOfNone(t *testing.T) {
+	testbed.Guests(t, "vadv-fi", 1)
+	p := Start(t, "--libvirt.domain-include=no-such-domain")
+	body, _ := scrape(t, p)
+	if n := value(body, "libvirt_domains"); n != "0" || value(body, "libvirt_up") != "1" {
+		t.Errorf("libvirt_domains = %q, libvirt_up = %q; want 0 and 1", n, value(body, "libvirt_up"))
+	}
+	if lines := metricLines(body, "libvirt_domain_"); len(lines) > 0 {
+		t.Errorf("domain series with every domain left out:\n%s", strings.Join(lines, "\n"))
+	}
+	for _, path := range []string{"/api/v1.0/stats/?live=true", "/api/v1.0/specs/"} {
+		if status, body := p.Get(t, path); status != 200 || strings.TrimSpace(body) != "{}" {
+			t.Errorf("GET %s: %d %.300s; want 200 {}", path, status, body)
+		}
+	}
+}
