@@ -100,7 +100,9 @@ func knownMetrics(t testing.TB, exposition string) map[string]bool {
 func TestDashboardPanelsReturnData(t *testing.T) {
 	guests := linuxGuests(t)
 	dash, panels := loadDashboard(t)
-	vadv := Start(t)
+	// With the guest agents, which a panel and a rule read.
+	vadv := Start(t, "--collector.guest-agent", "--collector.guest-agent.interval=1s")
+	waitAgentUp(t, vadv, "1", 30*time.Second, guests[0])
 	dir := t.TempDir()
 	rules, err := filepath.Abs(filepath.Join(testbed.Root(), "monitoring", "vadvisor-rules.yml"))
 	if err != nil {
