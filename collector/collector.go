@@ -115,6 +115,7 @@ type Collector struct {
 	enabled  []subCollector
 	specs    *specCache
 	version  versionCache
+	node     nodeCache
 	logger   *slog.Logger
 	failures failureLog
 }
