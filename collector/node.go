@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
@@ -16,8 +17,8 @@ import (
 func init() {
 	register(subCollector{
 		name: "node",
-		// On by default: three small calls per scrape (measured in the
-		// README), and the capabilities once per connection.
+		// On by default: two small calls per scrape (measured in the
+		// README); the host's size and layout are read every few minutes.
 		help:      "host capacity: CPUs, memory, free memory and huge pages per NUMA node",
 		defaultOn: true,
 		update:    updateNode,
@@ -34,44 +35,42 @@ var (
 	nodeHugePagesFree  = gauge(nodeSubsystem, "hugepages_free", "Free huge pages of a size on a NUMA node of the host.", "numa_node", "size_bytes")
 )
 
-// nodeLayout is what the host's capabilities say of its memory: the NUMA
-// cells and the huge page sizes, read once per connection. A call libvirt
-// refused on the connection (a driver that does not implement it) is not
-// made again on it.
+// nodeLayout is the host's size (NodeGetInfo) and what its capabilities
+// say of its memory: the NUMA cells and the huge page sizes. They change
+// only with hardware hot-plug, and cost more than the rest of the
+// collector (NodeGetInfo parses /proc/cpuinfo, the capabilities are a
+// large XML document), so they are read once per connection and then
+// every nodeLayoutMaxAge. A call libvirt refused on the connection (a
+// driver that does not implement it) is not made again on it.
 type nodeLayout struct {
+	cpus      int32
+	memoryKiB uint64
+
 	cells     []int    // NUMA cell ids
 	hugePages []uint32 // KiB; the base page size left out
 	cellsFree bool     // NodeGetCellsFreeMemory works
 	freePages bool     // NodeGetFreePages works
 }
 
+// nodeLayoutMaxAge is how long a host's layout is used before it is read
+// again.
+const nodeLayoutMaxAge = 10 * time.Minute
+
 type nodeCache struct {
 	mu     sync.Mutex
-	conn   uint64 // connection the layout was read on
+	conn   uint64    // connection the layout was read on
+	read   time.Time // when
 	layout *nodeLayout
 }
 
-type nodeInfo struct {
-	cpus   int32
-	memory uint64 // KiB
-}
-
 func updateNode(s *scrape) error {
-	info, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (nodeInfo, error) {
-		_, memory, cpus, _, _, _, _, _, err := l.NodeGetInfo()
-		return nodeInfo{cpus, memory}, err
-	})
-	if err != nil {
-		return err
-	}
-	nodeCPUs.sendFloat(s.ch, float64(info.cpus))
-	nodeMemory.sendFloat(s.ch, float64(info.memory)*1024)
-
 	connection := s.conn.Connects()
 	layout, err := s.c.node.get(s, connection)
 	if err != nil {
 		return err
 	}
+	nodeCPUs.sendFloat(s.ch, float64(layout.cpus))
+	nodeMemory.sendFloat(s.ch, float64(layout.memoryKiB)*1024)
 	refused := func(call string, err error) bool {
 		var lerr libvirt.Error
 		if !errors.As(err, &lerr) {
@@ -147,25 +146,41 @@ func checkedCall(s *scrape, start, n, per int, call func(l *libvirt.Libvirt, sta
 }
 
 // get is the layout of the host on the scrape's connection, read if it was
-// not yet.
+// not yet, or too long ago.
 func (nc *nodeCache) get(s *scrape, current uint64) (nodeLayout, error) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
-	if nc.layout != nil && nc.conn == current {
+	if nc.layout != nil && nc.conn == current && time.Since(nc.read) < nodeLayoutMaxAge {
 		return *nc.layout, nil
 	}
-	xml, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (string, error) {
-		return l.ConnectGetCapabilities()
+	type answer struct {
+		caps      string
+		cpus      int32
+		memoryKiB uint64
+	}
+	a, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (answer, error) {
+		_, memory, cpus, _, _, _, _, _, err := l.NodeGetInfo()
+		if err != nil {
+			return answer{}, err
+		}
+		caps, err := l.ConnectGetCapabilities()
+		return answer{caps, cpus, memory}, err
 	})
 	if err != nil {
-		return nodeLayout{}, fmt.Errorf("reading the host's capabilities: %w", err)
+		return nodeLayout{}, fmt.Errorf("reading the host's size and capabilities: %w", err)
 	}
 	var caps libvirtxml.Caps
-	if err := caps.Unmarshal(xml); err != nil {
+	if err := caps.Unmarshal(a.caps); err != nil {
 		return nodeLayout{}, fmt.Errorf("reading the host's capabilities: %w", err)
 	}
-	nc.layout, nc.conn = layoutOf(&caps), current
-	return *nc.layout, nil
+	layout := layoutOf(&caps)
+	layout.cpus, layout.memoryKiB = a.cpus, a.memoryKiB
+	if nc.layout != nil && nc.conn == current {
+		// What libvirt refused on this connection, it still refuses.
+		layout.cellsFree, layout.freePages = nc.layout.cellsFree, nc.layout.freePages
+	}
+	nc.layout, nc.conn, nc.read = layout, current, time.Now()
+	return *layout, nil
 }
 
 // maxNodeCells bounds the NUMA cells asked about (libvirt's own limit on
