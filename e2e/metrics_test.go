@@ -63,7 +63,7 @@ func TestMetricsGoldenTestDriver(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	lines := metricLines(body, "libvirt_domain", "libvirt_up", "libvirt_domains", "vadvisor_scrape_collector_success")
+	lines := metricLines(body, "libvirt_domain", "libvirt_node", "libvirt_up", "libvirt_domains", "vadvisor_scrape_collector_success")
 	compareGolden(t, "testdriver.prom", lines)
 }
 
