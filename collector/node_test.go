@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
@@ -111,8 +112,16 @@ func TestNodeOnTestDriver(t *testing.T) {
 			t.Errorf("huge pages exported though libvirt failed the call: %v", s["libvirt_node_hugepages_free"])
 		}
 	}
+	// The host's layout is read again once it is old, and what libvirt
+	// refused stays refused on the connection.
+	c.node.mu.Lock()
+	c.node.layout.cpus, c.node.read = 1, time.Now().Add(-nodeLayoutMaxAge)
+	c.node.mu.Unlock()
+	if got := scrapeOnce(t, c).must(t, "libvirt_node_cpus"); got != 16 {
+		t.Errorf("libvirt_node_cpus = %v after the layout aged, want it read again: 16", got)
+	}
 	if n := strings.Count(log.String(), "NodeGetFreePages"); n != 1 {
-		t.Errorf("the refused call is logged %d times in 3 scrapes, want once:\n%s", n, log.String())
+		t.Errorf("the refused call is logged %d times in 4 scrapes, want once:\n%s", n, log.String())
 	}
 }
 
