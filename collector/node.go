@@ -40,8 +40,9 @@ var (
 // only with hardware hot-plug, and cost more than the rest of the
 // collector (NodeGetInfo parses /proc/cpuinfo, the capabilities are a
 // large XML document), so they are read once per connection and then
-// every nodeLayoutMaxAge. A call libvirt refused on the connection (a
-// driver that does not implement it) is not made again on it.
+// every nodeLayoutMaxAge. A call libvirt refused (a driver that does not
+// implement it) is not made again until then: asked again, so that a
+// passing failure heals, but not on every scrape.
 type nodeLayout struct {
 	cpus      int32
 	memoryKiB uint64
@@ -76,8 +77,9 @@ func updateNode(s *scrape) error {
 		if !errors.As(err, &lerr) {
 			return false
 		}
-		// libvirt answered, and said no: a driver without the call (the
-		// test driver fails it on some connections without a reason).
+		// libvirt answered, and said no: a driver without the call
+		// (through libvirtd, the test driver fails NodeGetFreePages
+		// without saying why).
 		s.c.node.refuse(s.c.logger, connection, call, err)
 		return true
 	}
@@ -175,10 +177,6 @@ func (nc *nodeCache) get(s *scrape, current uint64) (nodeLayout, error) {
 	}
 	layout := layoutOf(&caps)
 	layout.cpus, layout.memoryKiB = a.cpus, a.memoryKiB
-	if nc.layout != nil && nc.conn == current {
-		// What libvirt refused on this connection, it still refuses.
-		layout.cellsFree, layout.freePages = nc.layout.cellsFree, nc.layout.freePages
-	}
 	nc.layout, nc.conn, nc.read = layout, current, time.Now()
 	return *layout, nil
 }
@@ -220,8 +218,8 @@ func pageKiB(p libvirtxml.CapsHostCPUPageSize) (uint32, bool) {
 	return 0, false
 }
 
-// refuse remembers that libvirt refused a call on a connection, and says
-// so once.
+// refuse remembers that libvirt refused a call on the layout read on a
+// connection, and says so once.
 func (nc *nodeCache) refuse(logger *slog.Logger, connection uint64, call string, err error) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
