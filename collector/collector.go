@@ -125,6 +125,7 @@ type Collector struct {
 	enabled  []subCollector
 	specs    *specCache
 	version  versionCache
+	node     nodeCache
 	logger   *slog.Logger
 	failures failureLog
 	agents   guestAgents // for the guest-agent sub-collector

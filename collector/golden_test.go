@@ -133,6 +133,12 @@ dirtyrate.calc_status=2
 dirtyrate.calc_start_time=1795000000
 dirtyrate.calc_period=1
 dirtyrate.megabytes_per_second=3
+vm.remote_tlb_flush.sum=4711
+vm.remote_tlb_flush_requests.sum=5000
+vm.nx_lpage_splits.cur=12
+vm.pages_4k.cur=8192
+vm.max_mmu_page_hash_collisions.max=3
+vm.max_mmu_rmap_size.max=17
 `
 
 const novaXML = `<domain type='kvm'><name>instance-0001</name>
@@ -172,7 +178,7 @@ func TestCannedGolden(t *testing.T) {
 			reading: &domstats.Reading{Domains: []domstats.Domain{one, off}},
 			specs:   map[libvirt.UUID]*spec{one.UUID: sp},
 		},
-		subs: []string{"domain", "memory", "vcpu", "block", "interface", "perf", "iothread", "dirtyrate", "openstack"},
+		subs: []string{"domain", "memory", "vcpu", "block", "interface", "perf", "iothread", "dirtyrate", "kvm", "openstack"},
 	}
 	golden := "testdata/canned.prom"
 	if *update {

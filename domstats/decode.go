@@ -69,9 +69,46 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 			set(iothreadKeys.byKey(iothread(&d, id), key, &next.iothread), p.Value)
 		case "dirtyrate":
 			set(dirtyRateKeys.byKey(&d, rest, &next.dirtyRate), p.Value)
+		case "vm":
+			if s, ok := kvmStat(rest, p.Value); ok && len(d.KVM) < maxKVMStats {
+				d.KVM = append(d.KVM, s)
+			}
 		}
 	}
 	return d
+}
+
+// maxKVMStats bounds the vm.* fields kept per domain (a kernel has a few
+// dozen), and maxKVMName their names' length, so that a hypervisor cannot
+// make us export without limit.
+const (
+	maxKVMStats = 256
+	maxKVMName  = 64
+)
+
+var kvmKinds = map[string]KVMKind{"sum": KVMSum, "cur": KVMCur, "max": KVMMax}
+
+// kvmStat decodes vm.<name>.<sum|cur|max>; names are kept only if they are
+// made of lower case letters, digits and underscores, as the kernel's are,
+// so they are safe as label values and metric name parts alike. Other
+// kinds of statistics (histograms) and non-numeric values are left out.
+func kvmStat(rest string, v libvirt.TypedParamValue) (KVMStat, bool) {
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 || i > maxKVMName {
+		return KVMStat{}, false
+	}
+	kind, ok := kvmKinds[rest[i+1:]]
+	n := number(v)
+	if !ok || !n.OK {
+		return KVMStat{}, false
+	}
+	name := rest[:i]
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return KVMStat{}, false
+		}
+	}
+	return KVMStat{Name: name, Kind: kind, Value: n.V}, true
 }
 
 // partial reports whether libvirt skipped the stats that need the domain's

@@ -17,8 +17,8 @@ import (
 // 9 bytes of values (a kind, then 8 bytes of number); strings are text.
 // Seeds are in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
-	f.Add(int32(1), "state.state\ncpu.time\nballoon.current\nballoon.rss\nvcpu.current\nvcpu.1.time\nnet.0.name\nnet.0.rx.bytes\nblock.0.name\nblock.0.capacity\nperf.cmt\niothread.1.poll-max-ns\ndirtyrate.megabytes_per_second",
-		values(0, 1, 3, 7301120000, 3, 32768, 3, 1000, 1, 2, 3, 5, 6, 0, 3, 1, 6, 0, 3, 33554432, 3, 1, 3, 32768, 2, 3), "tap0")
+	f.Add(int32(1), "state.state\ncpu.time\nballoon.current\nballoon.rss\nvcpu.current\nvcpu.1.time\nnet.0.name\nnet.0.rx.bytes\nblock.0.name\nblock.0.capacity\nperf.cmt\niothread.1.poll-max-ns\ndirtyrate.megabytes_per_second\nvm.remote_tlb_flush.sum\nvm.pages_4k.cur",
+		values(0, 1, 3, 7301120000, 3, 32768, 3, 1000, 1, 2, 3, 5, 6, 0, 3, 1, 6, 0, 3, 33554432, 3, 1, 3, 32768, 2, 3, 3, 4711, 0, 8192), "tap0")
 	f.Add(int32(2), "block.4095.rd.reqs\nnet.-1.rx.bytes\nvcpu.99999999999999999999.time\ncpu.time\ncpu.user\nballoon.maximum\niothread.x.poll-grow\n\nstate.state",
 		values(3, 1, 3, 1, 3, 1, 4, math.Float64bits(-1.5), 6, 0, 4, math.Float64bits(math.Inf(1)), 3, 1, 3, 0, 5, 1), "text")
 	f.Fuzz(func(t *testing.T, id int32, fields string, vals []byte, text string) {
@@ -45,8 +45,8 @@ func FuzzDecode(f *testing.F) {
 			rec.Params = append(rec.Params, libvirt.TypedParam{Field: field, Value: libvirt.TypedParamValue{I: v}})
 		}
 		d := Decode(rec)
-		if len(d.VCPUs) > maxIndex || len(d.Nets) > maxIndex || len(d.Blocks) > maxIndex || len(d.IOThreads) > maxIndex {
-			t.Fatalf("%d params made %d vCPUs, %d nets, %d blocks, %d iothreads", len(rec.Params), len(d.VCPUs), len(d.Nets), len(d.Blocks), len(d.IOThreads))
+		if len(d.VCPUs) > maxIndex || len(d.Nets) > maxIndex || len(d.Blocks) > maxIndex || len(d.IOThreads) > maxIndex || len(d.KVM) > maxKVMStats {
+			t.Fatalf("%d params made %d vCPUs, %d nets, %d blocks, %d iothreads, %d KVM statistics", len(rec.Params), len(d.VCPUs), len(d.Nets), len(d.Blocks), len(d.IOThreads), len(d.KVM))
 		}
 		for _, p := range rec.Params {
 			switch p.Value.I.(type) {

@@ -42,6 +42,7 @@ type Domain struct {
 	Perf        []Perf
 	IOThreads   []IOThread
 	DirtyRate   DirtyRate
+	KVM         []KVMStat
 	// Incomplete is set when libvirt skipped the domain's monitor-backed
 	// statistics (its job was busy) and a retry could not fill them in.
 	Incomplete bool
@@ -83,6 +84,24 @@ type Perf struct {
 	Event string
 	Value uint64
 }
+
+// KVMStat is one vm.<name>.<kind> field: a statistic the hypervisor (KVM)
+// keeps for the whole VM, named by the kernel (remote_tlb_flush, ...).
+type KVMStat struct {
+	Name  string
+	Kind  KVMKind
+	Value uint64
+}
+
+// KVMKind is how the hypervisor aggregates a vm.* statistic: libvirt's
+// suffix of the field.
+type KVMKind uint8
+
+const (
+	KVMSum KVMKind = iota // .sum: cumulative, only grows
+	KVMCur                // .cur: the current value
+	KVMMax                // .max: the highest value seen
+)
 
 // IOThread holds iothread.ID.*.
 type IOThread struct {

@@ -63,7 +63,7 @@ func TestMetricsGoldenTestDriver(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	lines := metricLines(body, "libvirt_domain", "libvirt_up", "libvirt_domains", "vadvisor_scrape_collector_success")
+	lines := metricLines(body, "libvirt_domain", "libvirt_node", "libvirt_up", "libvirt_domains", "vadvisor_scrape_collector_success")
 	compareGolden(t, "testdriver.prom", lines)
 }
 
@@ -98,7 +98,7 @@ func TestMetricsGoldenGuestSeries(t *testing.T) {
 
 func TestMetricsPromtoolClean(t *testing.T) {
 	testbed.Guests(t, "vadv-e", 2)
-	p := Start(t, "--collector.job", "--collector.pool", "--collector.perf", "--collector.dirtyrate")
+	p := Start(t, "--collector.job", "--collector.pool", "--collector.perf", "--collector.dirtyrate", "--collector.kvm")
 	_, body := p.Get(t, "/metrics")
 	cmd := exec.Command("promtool", "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
@@ -106,7 +106,8 @@ func TestMetricsPromtoolClean(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 	for _, want := range []string{`libvirt_up 1`, `vadvisor_scrape_collector_success{collector="job"} 1`,
-		`vadvisor_scrape_collector_success{collector="pool"} 1`, `libvirt_domain_job_info_type{domain="vadv-e1"} 0`} {
+		`vadvisor_scrape_collector_success{collector="pool"} 1`, `libvirt_domain_job_info_type{domain="vadv-e1"} 0`,
+		`vadvisor_scrape_collector_success{collector="node"} 1`, `vadvisor_scrape_collector_success{collector="kvm"} 1`} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("scrape lacks %q", want)
 		}

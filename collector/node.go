@@ -1,0 +1,238 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+func init() {
+	register(subCollector{
+		name: "node",
+		// On by default: two small calls per scrape (measured in the
+		// README); the host's size and layout are read every few minutes.
+		help:      "host capacity: CPUs, memory, free memory and huge pages per NUMA node",
+		defaultOn: true,
+		update:    updateNode,
+	})
+}
+
+// nodeSubsystem names this file's metrics: libvirt_node_*.
+const nodeSubsystem = "node"
+
+var (
+	nodeCPUs           = gauge(nodeSubsystem, "cpus", "Number of logical CPUs of the host.")
+	nodeMemory         = gauge(nodeSubsystem, "memory_bytes", "Memory of the host.")
+	nodeNUMAFreeMemory = gauge(nodeSubsystem, "numa_free_memory_bytes", "Free memory of a NUMA node of the host.", "numa_node")
+	nodeHugePagesFree  = gauge(nodeSubsystem, "hugepages_free", "Free huge pages of a size on a NUMA node of the host.", "numa_node", "size_bytes")
+)
+
+// nodeLayout is the host's size (NodeGetInfo) and what its capabilities
+// say of its memory: the NUMA cells and the huge page sizes. They change
+// only with hardware hot-plug, and cost more than the rest of the
+// collector (NodeGetInfo parses /proc/cpuinfo, the capabilities are a
+// large XML document), so they are read once per connection and then
+// every nodeLayoutMaxAge. A call libvirt refused (a driver that does not
+// implement it) is not made again until then: asked again, so that a
+// passing failure heals, but not on every scrape.
+type nodeLayout struct {
+	cpus      int32
+	memoryKiB uint64
+
+	cells     []int    // NUMA cell ids
+	hugePages []uint32 // KiB; the base page size left out
+	cellsFree bool     // NodeGetCellsFreeMemory works
+	freePages bool     // NodeGetFreePages works
+}
+
+// nodeLayoutMaxAge is how long a host's layout is used before it is read
+// again.
+const nodeLayoutMaxAge = 10 * time.Minute
+
+type nodeCache struct {
+	mu     sync.Mutex
+	conn   uint64    // connection the layout was read on
+	read   time.Time // when
+	layout *nodeLayout
+}
+
+func updateNode(s *scrape) error {
+	connection := s.conn.Connects()
+	layout, err := s.c.node.get(s, connection)
+	if err != nil {
+		return err
+	}
+	nodeCPUs.sendFloat(s.ch, float64(layout.cpus))
+	nodeMemory.sendFloat(s.ch, float64(layout.memoryKiB)*1024)
+	refused := func(call string, err error) bool {
+		var lerr libvirt.Error
+		if !errors.As(err, &lerr) {
+			return false
+		}
+		// libvirt answered, and said no: a driver without the call
+		// (through libvirtd, the test driver fails NodeGetFreePages
+		// without saying why).
+		s.c.node.refuse(s.c.logger, connection, call, err)
+		return true
+	}
+	if layout.cellsFree && len(layout.cells) > 0 {
+		free, err := forCells(s, layout.cells, func(l *libvirt.Libvirt, start int, n int) ([]uint64, error) {
+			return l.NodeGetCellsFreeMemory(int32(start), int32(n))
+		}, 1)
+		switch {
+		case err == nil:
+			for i, id := range layout.cells {
+				nodeNUMAFreeMemory.sendFloat(s.ch, float64(free[i]), strconv.Itoa(id))
+			}
+		case !refused("NodeGetCellsFreeMemory", err):
+			return err
+		}
+	}
+	if layout.freePages && len(layout.cells) > 0 && len(layout.hugePages) > 0 {
+		pages := layout.hugePages
+		counts, err := forCells(s, layout.cells, func(l *libvirt.Libvirt, start int, n int) ([]uint64, error) {
+			return l.NodeGetFreePages(pages, int32(start), uint32(n), 0)
+		}, len(pages))
+		switch {
+		case err == nil:
+			for i, id := range layout.cells {
+				for j, size := range pages {
+					nodeHugePagesFree.sendFloat(s.ch, float64(counts[i*len(pages)+j]), strconv.Itoa(id), strconv.FormatUint(uint64(size)*1024, 10))
+				}
+			}
+		case !refused("NodeGetFreePages", err):
+			return err
+		}
+	}
+	return nil
+}
+
+// forCells makes a per-cell call over cells, per figures per cell: one
+// call for cells numbered 0 to n-1, as they nearly always are, one call
+// per cell otherwise.
+func forCells(s *scrape, cells []int, call func(l *libvirt.Libvirt, start, n int) ([]uint64, error), per int) ([]uint64, error) {
+	contiguous := true
+	for i, id := range cells {
+		contiguous = contiguous && id == i
+	}
+	if contiguous {
+		return checkedCall(s, 0, len(cells), per, call)
+	}
+	var out []uint64
+	for _, id := range cells {
+		v, err := checkedCall(s, id, 1, per, call)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v...)
+	}
+	return out, nil
+}
+
+func checkedCall(s *scrape, start, n, per int, call func(l *libvirt.Libvirt, start, n int) ([]uint64, error)) ([]uint64, error) {
+	v, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) ([]uint64, error) {
+		return call(l, start, n)
+	})
+	if err == nil && len(v) != n*per {
+		return nil, fmt.Errorf("libvirt gave %d figures for %d NUMA nodes, want %d", len(v), n, n*per)
+	}
+	return v, err
+}
+
+// get is the layout of the host on the scrape's connection, read if it was
+// not yet, or too long ago.
+func (nc *nodeCache) get(s *scrape, current uint64) (nodeLayout, error) {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	if nc.layout != nil && nc.conn == current && time.Since(nc.read) < nodeLayoutMaxAge {
+		return *nc.layout, nil
+	}
+	type answer struct {
+		caps      string
+		cpus      int32
+		memoryKiB uint64
+	}
+	a, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (answer, error) {
+		_, memory, cpus, _, _, _, _, _, err := l.NodeGetInfo()
+		if err != nil {
+			return answer{}, err
+		}
+		caps, err := l.ConnectGetCapabilities()
+		return answer{caps, cpus, memory}, err
+	})
+	if err != nil {
+		return nodeLayout{}, fmt.Errorf("reading the host's size and capabilities: %w", err)
+	}
+	var caps libvirtxml.Caps
+	if err := caps.Unmarshal(a.caps); err != nil {
+		return nodeLayout{}, fmt.Errorf("reading the host's capabilities: %w", err)
+	}
+	layout := layoutOf(&caps)
+	layout.cpus, layout.memoryKiB = a.cpus, a.memoryKiB
+	nc.layout, nc.conn, nc.read = layout, current, time.Now()
+	return *layout, nil
+}
+
+// maxNodeCells bounds the NUMA cells asked about (libvirt's own limit on
+// a reply is 1024).
+const maxNodeCells = 1024
+
+func layoutOf(caps *libvirtxml.Caps) *nodeLayout {
+	layout := &nodeLayout{cellsFree: true, freePages: true}
+	if numa := caps.Host.NUMA; numa != nil && numa.Cells != nil {
+		for _, c := range numa.Cells.Cells {
+			if len(layout.cells) < maxNodeCells {
+				layout.cells = append(layout.cells, c.ID)
+			}
+		}
+	}
+	if cpu := caps.Host.CPU; cpu != nil {
+		// The first size is the base page, which is not a huge page.
+		for i, p := range cpu.PageSizes {
+			if kib, ok := pageKiB(p); ok && i > 0 {
+				layout.hugePages = append(layout.hugePages, kib)
+			}
+		}
+	}
+	return layout
+}
+
+func pageKiB(p libvirtxml.CapsHostCPUPageSize) (uint32, bool) {
+	if p.Size <= 0 || p.Size > 1<<30 {
+		return 0, false
+	}
+	switch p.Unit {
+	case "", "KiB", "k", "K":
+		return uint32(p.Size), true
+	case "MiB", "M":
+		return uint32(p.Size) << 10, p.Size < 1<<20
+	}
+	return 0, false
+}
+
+// refuse remembers that libvirt refused a call on the layout read on a
+// connection, and says so once.
+func (nc *nodeCache) refuse(logger *slog.Logger, connection uint64, call string, err error) {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	if nc.conn != connection || nc.layout == nil {
+		return // a new connection: it gets to try
+	}
+	flag := &nc.layout.cellsFree
+	if call == "NodeGetFreePages" {
+		flag = &nc.layout.freePages
+	}
+	if !*flag {
+		return // another scrape found it first
+	}
+	*flag = false
+	logger.Info("libvirt refused a host call; its figures are left out until the next connection", "call", call, "err", err)
+}

@@ -1,0 +1,49 @@
+package domstats
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/digitalocean/go-libvirt"
+)
+
+func ullong(field string, v uint64) libvirt.TypedParam {
+	return libvirt.TypedParam{Field: field, Value: libvirt.TypedParamValue{D: 4, I: v}}
+}
+
+// The vm.* fields of a KVM guest, as libvirt names them, with the kinds
+// and names a hypervisor must not get through.
+func TestDecodeKVMStats(t *testing.T) {
+	rec := libvirt.DomainStatsRecord{Params: []libvirt.TypedParam{
+		ullong("vm.remote_tlb_flush.sum", 7),
+		ullong("vm.nx_lpage_splits.cur", 12),
+		ullong("vm.max_mmu_page_hash_collisions.max", 3),
+		ullong("vm.pages_4k.cur", 8192),
+		ullong("vm.halt_poll_ns.hist", 1),                                    // not a kind we export
+		ullong("vm.Bad-Name.sum", 1),                                         // not a kernel name
+		ullong("vm.sum", 1),                                                  // no name
+		{Field: "vm.text.cur", Value: libvirt.TypedParamValue{D: 7, I: "x"}}, // not a number
+		ullong("vm."+string(make([]byte, maxKVMName))+".sum", 1),             // too long
+	}}
+	got := Decode(rec).KVM
+	want := []KVMStat{
+		{Name: "remote_tlb_flush", Kind: KVMSum, Value: 7},
+		{Name: "nx_lpage_splits", Kind: KVMCur, Value: 12},
+		{Name: "max_mmu_page_hash_collisions", Kind: KVMMax, Value: 3},
+		{Name: "pages_4k", Kind: KVMCur, Value: 8192},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("vm.* decoded as\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestDecodeKVMStatsBounded(t *testing.T) {
+	var rec libvirt.DomainStatsRecord
+	for i := range 10 * maxKVMStats {
+		rec.Params = append(rec.Params, ullong(fmt.Sprintf("vm.stat_%d.sum", i), 1))
+	}
+	if n := len(Decode(rec).KVM); n != maxKVMStats {
+		t.Errorf("kept %d vm.* fields of %d, want the bound %d", n, len(rec.Params), maxKVMStats)
+	}
+}
