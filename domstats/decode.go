@@ -98,7 +98,7 @@ func kvmStat(rest string, v libvirt.TypedParamValue) (KVMStat, bool) {
 		return KVMStat{}, false
 	}
 	kind, ok := kvmKinds[rest[i+1:]]
-	n := number(v)
+	n := Number(v)
 	if !ok || !n.OK {
 		return KVMStat{}, false
 	}
