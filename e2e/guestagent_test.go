@@ -138,3 +138,21 @@ func TestGuestAgentHung(t *testing.T) {
 	waitAgentUp(t, p, "1", 40*time.Second, hung)
 	t.Logf("%s's agent read again %s after it stopped", hung, time.Since(stoppedAt).Round(100*time.Millisecond))
 }
+
+// On a read-only connection libvirt refuses guest-agent calls: every agent
+// reports down, and the log says what to change.
+func TestGuestAgentOnReadOnlySocket(t *testing.T) {
+	names := linuxGuests(t)
+	p := Start(t, "--collector.guest-agent", "--collector.guest-agent.interval=1s", "--collector.guest-agent.libvirt-uri=qemu:///system")
+	waitAgentUp(t, p, "0", 30*time.Second, names...)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Log(), "libvirt refuses guest-agent calls on this connection") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about the read-only connection in the log:\n%s", p.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := strings.Count(p.Log(), "libvirt refuses guest-agent calls"); n != 1 {
+		t.Errorf("the warning came %d times, want once per outage", n)
+	}
+}
