@@ -26,7 +26,7 @@ const kvmSubsystem = "domain_kvm"
 var kvmStats = [...]metric{
 	domstats.KVMSum: counter(kvmSubsystem, "stat_total",
 		"A cumulative KVM statistic of the VM (libvirt's vm.<stat>.sum).", "domain", "stat"),
-	domstats.KVMCur: gauge(kvmSubsystem, "stat",
+	domstats.KVMCur: gauge(kvmSubsystem, "stat_current",
 		"A KVM statistic of the VM, its current value (libvirt's vm.<stat>.cur).", "domain", "stat"),
 	domstats.KVMMax: gauge(kvmSubsystem, "stat_max",
 		"A KVM statistic of the VM, its highest value (libvirt's vm.<stat>.max).", "domain", "stat"),

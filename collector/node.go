@@ -148,13 +148,30 @@ func checkedCall(s *scrape, start, n, per int, call func(l *libvirt.Libvirt, sta
 }
 
 // get is the layout of the host on the scrape's connection, read if it was
-// not yet, or too long ago.
+// not yet, or too long ago. If reading it again fails, the layout read on
+// the same connection still holds: it is used, and the read tried again
+// a minute later.
 func (nc *nodeCache) get(s *scrape, current uint64) (nodeLayout, error) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
 	if nc.layout != nil && nc.conn == current && time.Since(nc.read) < nodeLayoutMaxAge {
 		return *nc.layout, nil
 	}
+	layout, err := readLayout(s)
+	switch {
+	case err == nil:
+		nc.layout, nc.conn, nc.read = layout, current, time.Now()
+		return *layout, nil
+	case nc.layout != nil && nc.conn == current:
+		nc.read = time.Now().Add(time.Minute - nodeLayoutMaxAge)
+		return *nc.layout, nil
+	default:
+		return nodeLayout{}, err
+	}
+}
+
+// readLayout reads the host's size and capabilities.
+func readLayout(s *scrape) (*nodeLayout, error) {
 	type answer struct {
 		caps      string
 		cpus      int32
@@ -169,16 +186,15 @@ func (nc *nodeCache) get(s *scrape, current uint64) (nodeLayout, error) {
 		return answer{caps, cpus, memory}, err
 	})
 	if err != nil {
-		return nodeLayout{}, fmt.Errorf("reading the host's size and capabilities: %w", err)
+		return nil, fmt.Errorf("reading the host's size and capabilities: %w", err)
 	}
 	var caps libvirtxml.Caps
 	if err := caps.Unmarshal(a.caps); err != nil {
-		return nodeLayout{}, fmt.Errorf("reading the host's capabilities: %w", err)
+		return nil, fmt.Errorf("reading the host's capabilities: %w", err)
 	}
 	layout := layoutOf(&caps)
 	layout.cpus, layout.memoryKiB = a.cpus, a.memoryKiB
-	nc.layout, nc.conn, nc.read = layout, current, time.Now()
-	return *layout, nil
+	return layout, nil
 }
 
 // maxNodeCells bounds the NUMA cells asked about (libvirt's own limit on
@@ -234,5 +250,5 @@ func (nc *nodeCache) refuse(logger *slog.Logger, connection uint64, call string,
 		return // another scrape found it first
 	}
 	*flag = false
-	logger.Info("libvirt refused a host call; its figures are left out until the next connection", "call", call, "err", err)
+	logger.Info("libvirt refused a host call; its figures are left out until the host's layout is read again (every 10 minutes, and on a new connection)", "call", call, "err", err)
 }

@@ -3,6 +3,7 @@ package domstats
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/digitalocean/go-libvirt"
@@ -24,7 +25,8 @@ func TestDecodeKVMStats(t *testing.T) {
 		ullong("vm.Bad-Name.sum", 1),                                         // not a kernel name
 		ullong("vm.sum", 1),                                                  // no name
 		{Field: "vm.text.cur", Value: libvirt.TypedParamValue{D: 7, I: "x"}}, // not a number
-		ullong("vm."+string(make([]byte, maxKVMName))+".sum", 1),             // too long
+		ullong("vm."+strings.Repeat("a", maxKVMName+1)+".sum", 1),            // too long
+		ullong("vm."+strings.Repeat("b", maxKVMName)+".cur", 2),              // just short enough
 	}}
 	got := Decode(rec).KVM
 	want := []KVMStat{
@@ -32,6 +34,7 @@ func TestDecodeKVMStats(t *testing.T) {
 		{Name: "nx_lpage_splits", Kind: KVMCur, Value: 12},
 		{Name: "max_mmu_page_hash_collisions", Kind: KVMMax, Value: 3},
 		{Name: "pages_4k", Kind: KVMCur, Value: 8192},
+		{Name: strings.Repeat("b", maxKVMName), Kind: KVMCur, Value: 2},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("vm.* decoded as\n%+v\nwant\n%+v", got, want)

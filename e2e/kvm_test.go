@@ -37,7 +37,7 @@ func TestKVMStatsOfAKVMGuest(t *testing.T) {
 		t.Fatalf("virsh domstats --vm %s gives no vm.* statistics for a KVM guest", name)
 	}
 	_, body := p.Get(t, "/metrics")
-	family := map[string]string{"sum": "libvirt_domain_kvm_stat_total", "cur": "libvirt_domain_kvm_stat", "max": "libvirt_domain_kvm_stat_max"}
+	family := map[string]string{"sum": "libvirt_domain_kvm_stat_total", "cur": "libvirt_domain_kvm_stat_current", "max": "libvirt_domain_kvm_stat_max"}
 	for _, f := range fields {
 		series := family[f[2]] + `{domain="` + name + `",stat="` + f[1] + `"} `
 		i := strings.Index(body, "\n"+series)
