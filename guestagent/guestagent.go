@@ -34,18 +34,19 @@ var ErrNotYet = errors.New("the guest agents have not been asked yet")
 // errPending is why a domain whose previous call still waits is down.
 var errPending = errors.New("the previous call to this guest's agent has not returned yet")
 
-// errTooManyHung is why a domain is down, not asked, while maxHung calls
-// still wait for their agents.
-var errTooManyHung = fmt.Errorf("%d calls to other guests' agents have not returned yet: no new call until one does", maxHung)
+// errTooManyHung is why a domain is down, not asked, while maxPending
+// calls wait for agents that did not answer in time.
+var errTooManyHung = fmt.Errorf("%d calls to other guests' agents have not returned yet: no new call until one does", maxPending)
 
-// maxHung bounds the calls that timed out and still wait for their
-// agent. libvirt waits for an agent's answer as long as it takes (only its
-// guest-sync has a timeout), holding one of libvirtd's workers and one of
-// the connection's request slots: at libvirtconn.MaxInFlight such calls
-// the connection would count as wedged and be redialled, and the next
-// refresh would strand more workers. One slot fewer keeps a slot free for
-// the calls that do get answers, and the workers held by us bounded.
-const maxHung = libvirtconn.MaxInFlight - 1
+// maxPending bounds the calls that have not returned, those under way and
+// those that timed out and still wait for their agent. libvirt waits for
+// an agent's answer as long as it takes (only its guest-sync has a
+// timeout), holding one of libvirtd's workers and one of the connection's
+// request slots: at libvirtconn.MaxInFlight timed-out calls the connection
+// would count as wedged and be redialled, and the next refresh would
+// strand more workers. One fewer keeps a slot free for the listing, and
+// the workers held by us bounded.
+const maxPending = libvirtconn.MaxInFlight - 1
 
 // maxLabel bounds the length of the strings taken from a guest: they
 // become label values, and the guest is not to be trusted.
@@ -93,9 +94,10 @@ type Agents struct {
 	// at once if the call was never made.
 	getInfo func(ctx context.Context, dom libvirt.Domain, release func()) ([]libvirt.TypedParam, error)
 	denied  outage.Log // calls libvirt refuses (a read-only connection)
-	stalled outage.Log // maxHung calls wait: nobody is asked
+	stalled outage.Log // maxPending calls hang: nobody is asked
 
 	mu      sync.Mutex
+	changed *sync.Cond // on mu: a pending call returned or timed out
 	results map[libvirt.UUID]Info
 	err     error // of the last refresh as a whole
 	// pending holds the domains whose call has not returned: false while
@@ -126,6 +128,7 @@ func New(conn *libvirtconn.Conn, interval, timeout time.Duration, logger *slog.L
 		err: ErrNotYet, pending: map[libvirt.UUID]bool{},
 	}
 	a.getInfo = a.call
+	a.changed = sync.NewCond(&a.mu)
 	return a, nil
 }
 
@@ -207,33 +210,20 @@ func (a *Agents) publish(results map[libvirt.UUID]Info, err error) {
 	a.mu.Unlock()
 }
 
-// ask asks one domain's agent, unless its previous call still waits or
-// maxHung calls do.
+// ask asks one domain's agent, unless its previous call has not
+// returned. While maxPending calls have not, it waits for one under way to
+// return or time out; if all of them timed out, it asks nothing.
 func (a *Agents) ask(ctx context.Context, dom libvirt.Domain) Info {
 	info := Info{Name: dom.Name, UUID: dom.UUID}
-	a.mu.Lock()
-	_, busy := a.pending[dom.UUID]
-	hung := 0
-	for _, h := range a.pending {
-		if h {
-			hung++
-		}
-	}
-	if busy || hung >= maxHung {
-		a.mu.Unlock()
-		info.Err = errPending
-		if !busy {
-			info.Err = errTooManyHung
-		}
+	if info.Err = a.take(dom.UUID); info.Err != nil {
 		return info
 	}
-	a.pending[dom.UUID] = false
-	a.mu.Unlock()
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
 			a.mu.Lock()
 			delete(a.pending, dom.UUID)
+			a.changed.Broadcast()
 			a.mu.Unlock()
 		})
 	}
@@ -242,6 +232,7 @@ func (a *Agents) ask(ctx context.Context, dom libvirt.Domain) Info {
 		a.mu.Lock()
 		if _, ok := a.pending[dom.UUID]; ok { // not answered since
 			a.pending[dom.UUID] = true
+			a.changed.Broadcast()
 		}
 		a.mu.Unlock()
 	}
@@ -252,6 +243,32 @@ func (a *Agents) ask(ctx context.Context, dom libvirt.Domain) Info {
 	}
 	decode(&info, params)
 	return info
+}
+
+// take makes uuid's call pending, or says why it may not be made.
+func (a *Agents) take(uuid libvirt.UUID) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		if _, busy := a.pending[uuid]; busy {
+			return errPending
+		}
+		if len(a.pending) < maxPending {
+			a.pending[uuid] = false
+			return nil
+		}
+		hung := 0
+		for _, h := range a.pending {
+			if h {
+				hung++
+			}
+		}
+		if hung == len(a.pending) {
+			return errTooManyHung
+		}
+		// A call under way returns or times out within its bounds.
+		a.changed.Wait()
+	}
 }
 
 // call is getInfo over the connection.

@@ -96,7 +96,7 @@ func TestDecodeSanitisesLabels(t *testing.T) {
 }
 
 // Calls that time out and go on waiting for their agents are bounded:
-// once maxHung of them wait, no domain is asked until one returns, so the
+// once maxPending of them wait, no domain is asked until one returns, so the
 // connection never counts as wedged and libvirtd's workers held by us stay
 // bounded; a domain whose call waits is never asked twice.
 func TestHungCallsAreBounded(t *testing.T) {
@@ -140,7 +140,7 @@ func TestHungCallsAreBounded(t *testing.T) {
 	}
 	for _, name := range []string{"hung4", "ok1"} {
 		if info := askOne(name); !errors.Is(info.Err, errTooManyHung) {
-			t.Errorf("%s asked with %d calls hung: %v", name, maxHung, info.Err)
+			t.Errorf("%s asked with %d calls hung: %v", name, maxPending, info.Err)
 		}
 	}
 	if info := askOne("hung1"); !errors.Is(info.Err, errPending) {
@@ -160,5 +160,66 @@ func TestHungCallsAreBounded(t *testing.T) {
 	defer mu.Unlock()
 	if asked["hung4"] != 0 || asked["hung1"] != 2 || asked["ok1"] != 1 {
 		t.Errorf("calls made: %v", asked)
+	}
+}
+
+// While the pending calls are not all hung, a domain waits for one under
+// way to return instead of being reported down: the workers of a refresh
+// share the slots the hung calls leave.
+func TestAskWaitsForACallUnderWay(t *testing.T) {
+	a, err := New(nil, time.Second, time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan struct{})
+	a.getInfo = func(_ context.Context, dom libvirt.Domain, release func()) ([]libvirt.TypedParam, error) {
+		switch dom.Name {
+		case "hung1", "hung2":
+			return nil, libvirtconn.ErrTimeout // never released
+		case "slow":
+			<-slow
+		}
+		release()
+		return []libvirt.TypedParam{param("hostname", dom.Name)}, nil
+	}
+	dom := func(name string, b byte) libvirt.Domain {
+		d := libvirt.Domain{Name: name}
+		d.UUID[0] = b
+		return d
+	}
+	ctx := context.Background()
+	a.ask(ctx, dom("hung1", 1))
+	a.ask(ctx, dom("hung2", 2))
+	slowDone := make(chan Info)
+	go func() { slowDone <- a.ask(ctx, dom("slow", 3)) }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor("slow's call under way", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		_, ok := a.pending[dom("slow", 3).UUID]
+		return ok
+	})
+	okDone := make(chan Info)
+	go func() { okDone <- a.ask(ctx, dom("ok", 4)) }()
+	select {
+	case info := <-okDone:
+		t.Fatalf("ok was not made to wait with %d calls pending: %+v", maxPending, info)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(slow)
+	if info := <-slowDone; info.Err != nil {
+		t.Errorf("slow: %v", info.Err)
+	}
+	if info := <-okDone; info.Err != nil || info.Hostname != "ok" {
+		t.Errorf("ok after slow returned: %+v", info)
 	}
 }
