@@ -1,12 +1,10 @@
 package collector
 
 import (
-	"bytes"
 	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,23 +62,13 @@ func virshNumber(t *testing.T, out, pattern string) float64 {
 	return v
 }
 
-// syncBuffer is a log a collector's goroutines may write while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+// nodeCollector is a collector of the node sub-collector alone on uri,
+// logging to the returned buffer.
+func nodeCollector(t *testing.T, uri string) (*Collector, *testbed.SyncBuffer) {
+	conn := testbed.Conn(t, uri)
+	log := &testbed.SyncBuffer{}
+	enabled := enableAll("node")
+	return New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, slog.New(slog.NewTextHandler(log, nil))), log
 }
 
 // Through libvirtd the test driver fails NodeGetFreePages on every call
@@ -88,10 +76,7 @@ func (w *syncBuffer) String() string {
 // collector leaves huge pages out, says so once per reading of the host's
 // layout, not on every scrape, and keeps exporting the rest.
 func TestNodeOnTestDriver(t *testing.T) {
-	conn := testbed.Conn(t, "test+unix:///default")
-	var log syncBuffer
-	enabled := enableAll("node")
-	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, slog.New(slog.NewTextHandler(&log, nil)))
+	c, log := nodeCollector(t, "test+unix:///default")
 	for range 3 {
 		s := scrapeOnce(t, c)
 		if got := s.must(t, "vadvisor_scrape_collector_success", "collector=node"); got != 1 {
@@ -129,10 +114,7 @@ func TestNodeOnTestDriver(t *testing.T) {
 // A test driver node file lists no NUMA cell: there are CPUs and memory,
 // and nothing per cell to ask about.
 func TestNodeWithoutNUMACells(t *testing.T) {
-	var log syncBuffer
-	conn := testbed.Conn(t, testbed.TestNode(t, "tnode", 1))
-	enabled := enableAll("node")
-	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, slog.New(slog.NewTextHandler(&log, nil)))
+	c, log := nodeCollector(t, testbed.TestNode(t, "tnode", 1))
 	for range 2 {
 		s := scrapeOnce(t, c)
 		if got := s.must(t, "vadvisor_scrape_collector_success", "collector=node"); got != 1 {

@@ -160,7 +160,7 @@ func TestPromSystemdUnits(t *testing.T) {
 	addr := freeAddr(t)
 	args := strings.Fields(strings.ReplaceAll(string(exec1[2]), "$VADVISOR_ARGS", ""))
 	cmd := exec.Command("systemd-socket-activate", append([]string{"--listen=" + addr, binary}, args...)...)
-	log := &syncBuffer{}
+	log := &testbed.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("systemd-socket-activate (package systemd): %v", err)

@@ -33,7 +33,7 @@ func startPrometheus(t testing.TB, dir, config string, flags ...string) *promSer
 		t.Fatal(err)
 	}
 	ps := &promServer{addr: freeAddr(t), dir: dir}
-	out := &syncBuffer{}
+	out := &testbed.SyncBuffer{}
 	cmd := exec.Command("prometheus", append([]string{
 		"--config.file=" + configFile,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),

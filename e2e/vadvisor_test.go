@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +43,7 @@ func TestMain(m *testing.M) {
 type Process struct {
 	Addr string // host:port it listens on
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testbed.SyncBuffer
 	// done is closed when the process has ended: one goroutine, started
 	// with the process, is the only caller of cmd.Wait. waitErr is what
 	// Wait returned; read it (and cmd.ProcessState) only after done.
@@ -95,7 +93,7 @@ func StartCmd(t testing.TB, build func(addr string) *exec.Cmd) *Process {
 
 func launch(t testing.TB, addr string, cmd *exec.Cmd) *Process {
 	t.Helper()
-	p := &Process{Addr: addr, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{Addr: addr, cmd: cmd, out: &testbed.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -185,23 +183,6 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // metricLines returns the sample lines of an exposition whose name starts

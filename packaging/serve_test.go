@@ -1,7 +1,6 @@
 package packaging
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -43,29 +42,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// logBuffer collects a process's output while it runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // start runs cmd until the test ends, or until stop is called, and returns
 // its output so far.
-func start(t *testing.T, cmd *exec.Cmd) (log *logBuffer, stop func()) {
+func start(t *testing.T, cmd *exec.Cmd) (log *testbed.SyncBuffer, stop func()) {
 	t.Helper()
-	log = &logBuffer{}
+	log = &testbed.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", cmd.Path, err)
