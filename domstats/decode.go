@@ -111,6 +111,43 @@ func kvmStat(rest string, v libvirt.TypedParamValue) (KVMStat, bool) {
 	return KVMStat{Name: name, Kind: kind, Value: n.V}, true
 }
 
+// add takes from x, the same domain's reading of groups alone, the
+// figures of those groups, in place of d's.
+func (d *Domain) add(x *Domain, groups libvirt.DomainStatsTypes) {
+	has := func(g libvirt.DomainStatsTypes) bool { return groups&g != 0 }
+	if has(libvirt.DomainStatsState) {
+		d.State, d.StateReason = x.State, x.StateReason
+	}
+	if has(libvirt.DomainStatsCPUTotal) {
+		d.CPUTime, d.CPUUser, d.CPUSystem = x.CPUTime, x.CPUUser, x.CPUSystem
+	}
+	if has(libvirt.DomainStatsBalloon) {
+		d.Balloon = x.Balloon
+	}
+	if has(libvirt.DomainStatsVCPU) {
+		d.VCPUCurrent, d.VCPUMaximum, d.VCPUs = x.VCPUCurrent, x.VCPUMaximum, x.VCPUs
+	}
+	if has(libvirt.DomainStatsInterface) {
+		d.Nets = x.Nets
+	}
+	if has(libvirt.DomainStatsBlock) {
+		d.Blocks = x.Blocks
+	}
+	if has(libvirt.DomainStatsPerf) {
+		d.Perf = x.Perf
+	}
+	if has(libvirt.DomainStatsIothread) {
+		d.IOThreads = x.IOThreads
+	}
+	if has(libvirt.DomainStatsDirtyrate) {
+		d.DirtyRate = x.DirtyRate
+	}
+	if has(libvirt.DomainStatsVm) {
+		d.KVM = x.KVM
+	}
+	d.Incomplete = d.Incomplete || x.Incomplete
+}
+
 // partial reports whether libvirt skipped the stats that need the domain's
 // job (NOWAIT): block counters and the balloon's RSS come back missing.
 func (d *Domain) partial() bool {

@@ -50,3 +50,53 @@ func TestDecodeKVMStatsBounded(t *testing.T) {
 		t.Errorf("kept %d vm.* fields of %d, want the bound %d", n, len(rec.Params), maxKVMStats)
 	}
 }
+
+// add carries every statistic of a Domain: one whose every field is set,
+// added for all groups to an empty one, gives it back whole (a field
+// added to Domain without its line in add fails here).
+func TestAddCarriesEveryField(t *testing.T) {
+	var x Domain
+	fill(reflect.ValueOf(&x).Elem())
+	x.Incomplete = true
+	d := Domain{Name: x.Name, UUID: x.UUID, ID: x.ID}
+	all := libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon | libvirt.DomainStatsVCPU |
+		libvirt.DomainStatsInterface | libvirt.DomainStatsBlock | libvirt.DomainStatsPerf | libvirt.DomainStatsIothread |
+		libvirt.DomainStatsDirtyrate | libvirt.DomainStatsVm
+	d.add(&x, all)
+	if !reflect.DeepEqual(d, x) {
+		t.Errorf("added:\n%+v\nfrom:\n%+v", d, x)
+	}
+	// and only the groups named
+	e := Domain{}
+	e.add(&x, libvirt.DomainStatsVCPU)
+	if e.CPUTime.OK || e.Balloon.RSS.OK || e.Blocks != nil || len(e.VCPUs) != len(x.VCPUs) || !e.VCPUCurrent.OK {
+		t.Errorf("vcpu alone added %+v", e)
+	}
+}
+
+// fill sets every field of v to something other than its zero value.
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(v.Field(i))
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(v.Index(0))
+	case reflect.Array:
+		for i := range v.Len() {
+			fill(v.Index(i))
+		}
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(1)
+	default:
+		panic("fill: " + v.Kind().String())
+	}
+}

@@ -26,3 +26,10 @@ func (r *Reader) BulkCPU() bool {
 	defer r.mu.Unlock()
 	return r.bulkCPU
 }
+
+// Sampling reports whether a sample reading talks to libvirt.
+func (r *Reader) Sampling() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sampling != nil
+}

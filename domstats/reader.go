@@ -3,6 +3,7 @@ package domstats
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +35,11 @@ type Reading struct {
 // It makes two kinds of reading: a full one (Read, for /metrics) of every
 // group asked for, and a sample (ReadSample, for the history and live
 // stats) of the SampleGroups' figures that a history sample holds, each
-// from its cheapest source. One reading runs at a time, so that the two
-// kinds never hold each other's domain jobs either; a sample asked for
-// while a full reading runs is taken from that reading.
+// from its cheapest source. One reading talks to libvirt at a time, so
+// that the two kinds never hold each other's domain jobs either. A sample
+// asked for while a full reading runs is taken from that reading; a full
+// reading asked for while a sample reading runs joins it and then reads
+// only the groups the sample left out.
 type Reader struct {
 	conn   *libvirtconn.Conn
 	groups libvirt.DomainStatsTypes
@@ -46,7 +49,9 @@ type Reader struct {
 
 	mu     sync.Mutex
 	latest *Reading
-	stuck  map[libvirt.UUID]bool // domains whose retry timed out
+	// sampling is the sample reading that talks to libvirt, or nil.
+	sampling *sampleCall
+	stuck    map[libvirt.UUID]bool // domains whose retry timed out
 	// bulkCPU makes samples take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
 	// per-domain calls.
@@ -85,7 +90,35 @@ func (r *Reader) Latest() *Reading {
 // Read returns a fresh full reading: the one in flight if there is one,
 // else a new one. It waits at most until ctx ends; the reading does not.
 func (r *Reader) Read(ctx context.Context) (*Reading, error) {
-	return r.wait(ctx, "full", func() (*Reading, error) { return r.read(r.groups, false) })
+	return r.wait(ctx, "full", r.readFull)
+}
+
+// sampleCall is a sample reading under way: done is closed when it ends,
+// with rd its reading of groups, or nil if it failed.
+type sampleCall struct {
+	done   chan struct{}
+	rd     *Reading
+	groups libvirt.DomainStatsTypes
+}
+
+// readFull makes a full reading. While a sample reading talks to libvirt,
+// it waits for that one and adds the groups it left out (with QEMU's
+// driver, the CPU and vCPU groups, and any group of the collectors
+// beyond a sample's): a scrape that comes during a sample then waits only
+// for its end, and the sample's figures are not read twice.
+func (r *Reader) readFull() (*Reading, error) {
+	r.mu.Lock()
+	call := r.sampling
+	r.mu.Unlock()
+	if call != nil {
+		<-call.done
+	}
+	r.one.Lock()
+	defer r.one.Unlock()
+	if call == nil || call.rd == nil {
+		return r.read(r.groups, false)
+	}
+	return r.readRest(call.rd, r.groups&^call.groups)
 }
 
 // ReadSample returns a fresh reading of the figures a sample holds (the
@@ -95,28 +128,45 @@ func (r *Reader) Read(ctx context.Context) (*Reading, error) {
 func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 	asked := time.Now()
 	return r.wait(ctx, "sample", func() (*Reading, error) {
+		r.one.Lock()
+		defer r.one.Unlock()
 		r.mu.Lock()
 		latest, bulkCPU := r.latest, r.bulkCPU
 		r.mu.Unlock()
 		if latest != nil && latest.Time.Add(latest.Duration).After(asked) {
 			return latest, nil // a full reading ended while this one waited its turn
 		}
+		call := &sampleCall{done: make(chan struct{}), groups: SampleGroups}
+		r.mu.Lock()
+		r.sampling = call
+		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			r.sampling = nil
+			r.mu.Unlock()
+			close(call.done)
+		}()
+		var rd *Reading
+		err := errNoCPUCalls
 		if !bulkCPU {
-			rd, err := r.read(SampleGroups&^cpuGroups, true)
-			if !errors.Is(err, errNoCPUCalls) {
-				return rd, err
-			}
+			call.groups = SampleGroups &^ cpuGroups
+			rd, err = r.read(call.groups, true)
 		}
-		return r.read(SampleGroups, false)
+		if errors.Is(err, errNoCPUCalls) {
+			call.groups = SampleGroups
+			rd, err = r.read(call.groups, false)
+		}
+		if err == nil {
+			call.rd = rd
+		}
+		return rd, err
 	})
 }
 
-// wait runs read as the one reading of its kind in flight, the only one
-// talking to libvirt, and waits for its result until ctx ends.
+// wait runs read as the one reading of its kind in flight and waits for
+// its result until ctx ends. (read takes r.one while it talks to libvirt.)
 func (r *Reader) wait(ctx context.Context, kind string, read func() (*Reading, error)) (*Reading, error) {
 	ch := r.flight.DoChan(kind, func() (any, error) {
-		r.one.Lock()
-		defer r.one.Unlock()
 		rd, err := read()
 		if err == nil {
 			r.mu.Lock()
@@ -169,6 +219,57 @@ func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, erro
 			chunks = split(list)
 		}
 	}
+	doms, err := r.readChunks(ctx, groups, chunks)
+	if err != nil {
+		return nil, err
+	}
+	r.retryPartial(ctx, groups, doms)
+	r.forgetGone(doms)
+	if cpu {
+		if err := r.readCPU(ctx, doms); err != nil {
+			return nil, err
+		}
+	}
+	return &Reading{Time: start, Duration: time.Since(start), Domains: doms}, nil
+}
+
+// readRest adds to sample, a reading of the other groups, the groups
+// named, read in a bulk call (split as a reading would be) for the
+// sample's domains. Their figures replace those of the sample where the
+// two read the same (the CPU times): the sample is shared and is not
+// changed. A domain that the call skipped keeps the sample's figures.
+func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Reading, error) {
+	if groups == 0 || len(sample.Domains) == 0 { // 0 would ask for every group
+		return sample, nil
+	}
+	list := make([]libvirt.Domain, len(sample.Domains))
+	for i, d := range sample.Domains {
+		list[i] = libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
+	}
+	chunks := [][]libvirt.Domain{list}
+	if sample.Duration > splitAbove {
+		chunks = split(list)
+	}
+	rest, err := r.readChunks(context.Background(), groups, chunks)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[libvirt.UUID]int, len(rest))
+	for i := range rest {
+		at[rest[i].UUID] = i
+	}
+	doms := slices.Clone(sample.Domains)
+	for i := range doms {
+		if j, ok := at[doms[i].UUID]; ok {
+			doms[i].add(&rest[j], groups)
+		}
+	}
+	return &Reading{Time: sample.Time, Duration: time.Since(sample.Time), Domains: doms}, nil
+}
+
+// readChunks makes one bulk call per chunk, in parallel, and returns the
+// domains of all.
+func (r *Reader) readChunks(ctx context.Context, groups libvirt.DomainStatsTypes, chunks [][]libvirt.Domain) ([]Domain, error) {
 	parts := make([][]Domain, len(chunks))
 	errs := make([]error, len(chunks))
 	var wg sync.WaitGroup
@@ -185,14 +286,7 @@ func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, erro
 		}
 		doms = append(doms, parts[i]...)
 	}
-	r.retryPartial(ctx, groups, doms)
-	r.forgetGone(doms)
-	if cpu {
-		if err := r.readCPU(ctx, doms); err != nil {
-			return nil, err
-		}
-	}
-	return &Reading{Time: start, Duration: time.Since(start), Domains: doms}, nil
+	return doms, nil
 }
 
 // When the last reading took longer than splitAbove, the bulk call is split

@@ -2,6 +2,7 @@ package domstats_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,15 +33,6 @@ func TestSampleReadingMatchesFullReading(t *testing.T) {
 	if sample == full || !sample.Time.After(full.Time) {
 		t.Fatal("the sample reading is not a new reading")
 	}
-	byName := func(rd *domstats.Reading, name string) *domstats.Domain {
-		for i := range rd.Domains {
-			if rd.Domains[i].Name == name {
-				return &rd.Domains[i]
-			}
-		}
-		t.Fatalf("%s is not in the reading", name)
-		return nil
-	}
 	// The guests' counters can only have grown, by at most their vCPUs
 	// times the wall time between the readings (and a margin).
 	span := uint64(sample.Time.Sub(full.Time) + sample.Duration + full.Duration + 100*time.Millisecond)
@@ -51,7 +43,7 @@ func TestSampleReadingMatchesFullReading(t *testing.T) {
 		}
 	}
 	for _, name := range names {
-		f, s := byName(full, name), byName(sample, name)
+		f, s := byName(t, full, name), byName(t, sample, name)
 		if s.Incomplete || s.State != f.State || s.ID != f.ID {
 			t.Errorf("%s: sample state %+v id %d incomplete %v, full reading %+v id %d", name, s.State, s.ID, s.Incomplete, f.State, f.ID)
 		}
@@ -123,4 +115,90 @@ func TestSampleReadingWithoutPerDomainCalls(t *testing.T) {
 			t.Fatal("no running domain on the test node")
 		}
 	}
+}
+
+// A full reading asked for while a sample reading talks to libvirt joins
+// it and adds the groups the sample left out: it is of the sample's
+// moment, and holds every figure a full reading made alone holds (vCPU
+// wait and delay, vcpu.current: the bulk vCPU group), while the sample,
+// shared with its own callers, is left as it was.
+func TestFullReadingJoinsSample(t *testing.T) {
+	names := testbed.Guests(t, "vadv-d", 2)
+	conn := testbed.Conn(t, testbed.SystemURI)
+	r := domstats.NewReader(conn, domstats.SampleGroups)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alone, err := r.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sample may end before the full reading is asked for: try again.
+	for try := 1; ; try++ {
+		type result struct {
+			rd  *domstats.Reading
+			err error
+		}
+		sampled := make(chan result, 1)
+		go func() {
+			rd, err := r.ReadSample(ctx)
+			sampled <- result{rd, err}
+		}()
+		for !r.Sampling() && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		full, err := r.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-sampled
+		if s.err != nil {
+			t.Fatal(s.err)
+		}
+		if !full.Time.Equal(s.rd.Time) {
+			if try == 20 {
+				t.Fatal("no full reading joined the sample reading in 20 tries")
+			}
+			continue
+		}
+		if full == s.rd {
+			t.Fatal("the full reading is the sample itself")
+		}
+		for _, name := range names {
+			a, f, smp := byName(t, alone, name), byName(t, full, name), byName(t, s.rd, name)
+			if got, want := shapeOf(f), shapeOf(a); got != want || f.Incomplete {
+				t.Errorf("%s: joined full reading (incomplete %v)\n%s\nfull reading alone\n%s", name, f.Incomplete, got, want)
+			}
+			if smp.VCPUCurrent.OK || smp.VCPUs[0].Wait.OK {
+				t.Errorf("%s: the shared sample was changed: %+v", name, smp)
+			}
+		}
+		return
+	}
+}
+
+func byName(t *testing.T, rd *domstats.Reading, name string) *domstats.Domain {
+	t.Helper()
+	for i := range rd.Domains {
+		if rd.Domains[i].Name == name {
+			return &rd.Domains[i]
+		}
+	}
+	t.Fatalf("%s is not in the reading", name)
+	return nil
+}
+
+// shapeOf says which of a domain's figures libvirt gave.
+func shapeOf(d *domstats.Domain) string {
+	s := fmt.Sprintf("state %v cpu %v %v %v vcpus %v/%v balloon rss %v current %v",
+		d.State.OK, d.CPUTime.OK, d.CPUUser.OK, d.CPUSystem.OK, d.VCPUCurrent.OK, d.VCPUMaximum.OK, d.Balloon.RSS.OK, d.Balloon.Current.OK)
+	for i, v := range d.VCPUs {
+		s += fmt.Sprintf("\n vcpu %d: state %v time %v wait %v delay %v", i, v.State.OK, v.Time.OK, v.Wait.OK, v.Delay.OK)
+	}
+	for _, b := range d.Blocks {
+		s += fmt.Sprintf("\n disk %s: rd %v capacity %v", b.Name, b.RdReqs.OK, b.Capacity.OK)
+	}
+	for _, n := range d.Nets {
+		s += fmt.Sprintf("\n net %s: rx %v", n.Name, n.RxBytes.OK)
+	}
+	return s
 }
