@@ -66,11 +66,38 @@ func TestAddCarriesEveryField(t *testing.T) {
 	if !reflect.DeepEqual(d, x) {
 		t.Errorf("added:\n%+v\nfrom:\n%+v", d, x)
 	}
-	// and only the groups named
-	e := Domain{}
-	e.add(&x, libvirt.DomainStatsVCPU)
-	if e.CPUTime.OK || e.Balloon.RSS.OK || e.Blocks != nil || len(e.VCPUs) != len(x.VCPUs) || !e.VCPUCurrent.OK {
-		t.Errorf("vcpu alone added %+v", e)
+}
+
+// add takes, for each group, the figures that Decode takes from that
+// group's fields, and no other.
+func TestAddTakesEachGroupsFields(t *testing.T) {
+	rec := benchRecord()
+	for _, p := range []libvirt.TypedParam{
+		ullong("perf.cmt", 7), ullong("iothread.count", 1), ullong("iothread.1.poll-max-ns", 8),
+		ullong("dirtyrate.calc_status", 2), ullong("dirtyrate.megabytes_per_second", 9), ullong("vm.remote_tlb_flush.sum", 10),
+		ullong("block.0.threshold", 11),
+	} {
+		rec.Params = append(rec.Params, p)
+	}
+	full := Decode(rec)
+	for group, prefix := range map[libvirt.DomainStatsTypes]string{
+		libvirt.DomainStatsState: "state.", libvirt.DomainStatsCPUTotal: "cpu.", libvirt.DomainStatsBalloon: "balloon.",
+		libvirt.DomainStatsVCPU: "vcpu.", libvirt.DomainStatsInterface: "net.", libvirt.DomainStatsBlock: "block.",
+		libvirt.DomainStatsPerf: "perf.", libvirt.DomainStatsIothread: "iothread.", libvirt.DomainStatsDirtyrate: "dirtyrate.",
+		libvirt.DomainStatsVm: "vm.",
+	} {
+		only := libvirt.DomainStatsRecord{Dom: rec.Dom}
+		for _, p := range rec.Params {
+			if strings.HasPrefix(p.Field, prefix) {
+				only.Params = append(only.Params, p)
+			}
+		}
+		want := Decode(only)
+		got := Domain{Name: rec.Dom.Name, UUID: rec.Dom.UUID, ID: rec.Dom.ID}
+		got.add(&full, group)
+		if len(only.Params) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s (%d fields): added\n%+v\ndecoded\n%+v", prefix, len(only.Params), got, want)
+		}
 	}
 }
 

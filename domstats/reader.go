@@ -14,7 +14,9 @@ import (
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
-// Reading is the statistics of all domains at one moment. It is shared by
+// Reading is the statistics of all domains, read from Time for Duration
+// (a full reading joined to a sample reading holds the sample's figures
+// and those of the groups it left out, read just after). It is shared by
 // every caller that asked for it, so it must not be modified.
 type Reading struct {
 	Time     time.Time
@@ -49,8 +51,12 @@ type Reader struct {
 
 	mu     sync.Mutex
 	latest *Reading
-	// sampling is the sample reading that talks to libvirt, or nil.
+	// sampling is the sample reading that talks to libvirt, or nil; gen
+	// counts the readings begun, sampled is the Time of the last sample
+	// reading.
 	sampling *sampleCall
+	gen      uint64
+	sampled  time.Time
 	stuck    map[libvirt.UUID]bool // domains whose retry timed out
 	// bulkCPU makes samples take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
@@ -88,24 +94,34 @@ func (r *Reader) Latest() *Reading {
 }
 
 // Read returns a fresh full reading: the one in flight if there is one,
-// else a new one. It waits at most until ctx ends; the reading does not.
+// else a new one, joined to the sample reading in flight if there is one. It waits at most until ctx ends; the reading does not.
 func (r *Reader) Read(ctx context.Context) (*Reading, error) {
 	return r.wait(ctx, "full", r.readFull)
 }
 
 // sampleCall is a sample reading under way: done is closed when it ends,
-// with rd its reading of groups, or nil if it failed.
+// with rd its reading of groups, or nil if it failed; gen is its number.
 type sampleCall struct {
 	done   chan struct{}
 	rd     *Reading
 	groups libvirt.DomainStatsTypes
+	gen    uint64
 }
+
+// restGroups are the groups a full reading joined to a sample reading may
+// add: libvirt gives every figure of theirs that we read without the
+// domain's job, so NOWAIT never skips them. (Those of the iothread,
+// dirtyrate and vm groups need the job: with one of them, a full reading
+// is made whole, with its retries.)
+const restGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU | libvirt.DomainStatsPerf
 
 // readFull makes a full reading. While a sample reading talks to libvirt,
 // it waits for that one and adds the groups it left out (with QEMU's
 // driver, the CPU and vCPU groups, and any group of the collectors
-// beyond a sample's): a scrape that comes during a sample then waits only
-// for its end, and the sample's figures are not read twice.
+// beyond a sample's, if libvirt gives them without the job): a scrape
+// that comes during a sample then waits only for its end, and the
+// sample's figures are not read twice. If another reading began in
+// between, the sample is no longer the latest and a whole reading is made.
 func (r *Reader) readFull() (*Reading, error) {
 	r.mu.Lock()
 	call := r.sampling
@@ -115,7 +131,11 @@ func (r *Reader) readFull() (*Reading, error) {
 	}
 	r.one.Lock()
 	defer r.one.Unlock()
-	if call == nil || call.rd == nil {
+	r.mu.Lock()
+	r.gen++
+	joined := call != nil && call.rd != nil && call.gen == r.gen-1 && r.groups&^call.groups&^restGroups == 0
+	r.mu.Unlock()
+	if !joined {
 		return r.read(r.groups, false)
 	}
 	return r.readRest(call.rd, r.groups&^call.groups)
@@ -132,12 +152,14 @@ func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 		defer r.one.Unlock()
 		r.mu.Lock()
 		latest, bulkCPU := r.latest, r.bulkCPU
-		r.mu.Unlock()
-		if latest != nil && latest.Time.Add(latest.Duration).After(asked) {
-			return latest, nil // a full reading ended while this one waited its turn
+		// A full reading that ended while this one waited its turn serves,
+		// unless it was joined to the last sample, which its callers have.
+		if latest != nil && latest.Time.Add(latest.Duration).After(asked) && latest.Time.After(r.sampled) {
+			r.mu.Unlock()
+			return latest, nil
 		}
-		call := &sampleCall{done: make(chan struct{}), groups: SampleGroups}
-		r.mu.Lock()
+		r.gen++
+		call := &sampleCall{done: make(chan struct{}), groups: SampleGroups, gen: r.gen}
 		r.sampling = call
 		r.mu.Unlock()
 		defer func() {
@@ -158,6 +180,9 @@ func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 		}
 		if err == nil {
 			call.rd = rd
+			r.mu.Lock()
+			r.sampled = rd.Time
+			r.mu.Unlock()
 		}
 		return rd, err
 	})
@@ -186,19 +211,23 @@ func (r *Reader) wait(ctx context.Context, kind string, read func() (*Reading, e
 	}
 }
 
+// redial, while disconnected, asks for a redial now instead of waiting out
+// the backoff, but gives it only a moment.
+func (r *Reader) redial(ctx context.Context) {
+	if !r.conn.Connected() {
+		wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		r.conn.WaitConnected(wait)
+		cancel()
+	}
+}
+
 // read reads groups; with cpu, it adds the CPU times of every running
 // domain by the per-domain calls. Detached from every caller, its calls
 // are bounded one by one.
 func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, error) {
 	ctx := context.Background()
 	start := time.Now()
-	// While disconnected, ask for a redial now instead of waiting out the
-	// backoff, but give it only a moment.
-	if !r.conn.Connected() {
-		wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		r.conn.WaitConnected(wait)
-		cancel()
-	}
+	r.redial(ctx)
 	// One bulk call for every domain, unless the last reading was slow:
 	// then the domains are listed and read in parallel chunks. With a
 	// domain filter, the watched domains are listed and only they are
@@ -237,11 +266,14 @@ func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, erro
 // named, read in a bulk call (split as a reading would be) for the
 // sample's domains. Their figures replace those of the sample where the
 // two read the same (the CPU times): the sample is shared and is not
-// changed. A domain that the call skipped keeps the sample's figures.
+// changed. A domain that the call skipped, or that stopped or started
+// again in between, keeps the sample's figures; one the call found hung
+// keeps them too, marked incomplete.
 func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Reading, error) {
 	if groups == 0 || len(sample.Domains) == 0 { // 0 would ask for every group
 		return sample, nil
 	}
+	r.redial(context.Background())
 	list := make([]libvirt.Domain, len(sample.Domains))
 	for i, d := range sample.Domains {
 		list[i] = libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
@@ -260,7 +292,12 @@ func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Re
 	}
 	doms := slices.Clone(sample.Domains)
 	for i := range doms {
-		if j, ok := at[doms[i].UUID]; ok {
+		j, ok := at[doms[i].UUID]
+		switch {
+		case !ok || rest[j].ID != doms[i].ID:
+		case rest[j].Incomplete:
+			doms[i].Incomplete = true
+		default:
 			doms[i].add(&rest[j], groups)
 		}
 	}

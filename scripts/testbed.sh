@@ -97,6 +97,14 @@ if ! pgrep -x dbus-daemon >/dev/null; then
 fi
 pgrep -x polkitd >/dev/null || { daemon setsid /usr/lib/polkit-1/polkitd --no-debug </dev/null >/dev/null 2>&1 & }
 pgrep -x virtlogd >/dev/null || daemon virtlogd --daemon
+# Without udev, /dev/kvm can stay root's alone (0600). libvirtd (root) then
+# probes QEMU with KVM but finds KVM unusable to QEMU's user, judges its
+# cached QEMU capabilities stale at every look and probes QEMU again: seconds
+# per connection and per guest started. Give /dev/kvm the kvm group's access,
+# as udev does.
+if [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   pgrep -x libvirtd >/dev/null || daemon libvirtd --daemon
   for _ in $(seq 50); do
