@@ -18,15 +18,16 @@ var errNoCPUCalls = errors.New("libvirt does not offer virDomainGetCPUStats or v
 // domain with more is asked again for all of them.
 const maxVCPUs = 64
 
-// readCPU fills in the CPU times (cpu.time, cpu.user, cpu.system) and the
-// vCPU states and times of every running domain of doms, with
-// virDomainGetCPUStats and virDomainGetVcpus: libvirt reads them from the
+// readCPU fills in, for every running domain of doms, the figures of the
+// groups of each: the CPU times (cpu.time, cpu.user, cpu.system) with
+// virDomainGetCPUStats, the vCPU states and times with
+// virDomainGetVcpus. libvirt reads them from the
 // host's cgroup and /proc, as for the bulk groups, without the domain's
 // job, so a hung guest answers them at once. At most libvirtconn.Workers
 // domains are read at a time. A domain whose calls fail (it stopped in
 // between, say) keeps them absent and counts as incomplete; after a call
 // that timed out, so do the domains not yet read.
-func (r *Reader) readCPU(ctx context.Context, doms []Domain) error {
+func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.DomainStatsTypes) error {
 	var running []*Domain
 	for i := range doms {
 		if doms[i].Active() {
@@ -40,7 +41,7 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain) error {
 			d.Incomplete = true
 			return
 		}
-		err := r.domainCPU(ctx, d)
+		err := r.domainCPU(ctx, d, each)
 		if err == nil {
 			return
 		}
@@ -67,14 +68,20 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain) error {
 	return nil
 }
 
-func (r *Reader) domainCPU(ctx context.Context, d *Domain) error {
+func (r *Reader) domainCPU(ctx context.Context, d *Domain, each libvirt.DomainStatsTypes) error {
 	dom := libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
-	params, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.TypedParam, error) {
-		params, _, err := l.DomainGetCPUStats(dom, 3, -1, 1, 0) // -1, 1: the domain's total
-		return params, err
-	})
-	if err != nil {
-		return err
+	if each&libvirt.DomainStatsCPUTotal != 0 {
+		params, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.TypedParam, error) {
+			params, _, err := l.DomainGetCPUStats(dom, 3, -1, 1, 0) // -1, 1: the domain's total
+			return params, err
+		})
+		if err != nil {
+			return err
+		}
+		d.CPUTime, d.CPUUser, d.CPUSystem = Param(params, "cpu_time"), Param(params, "user_time"), Param(params, "system_time")
+	}
+	if each&libvirt.DomainStatsVCPU == 0 {
+		return nil
 	}
 	vcpus, err := r.vcpus(ctx, dom, maxVCPUs)
 	if err == nil && len(vcpus) == maxVCPUs {
@@ -83,7 +90,6 @@ func (r *Reader) domainCPU(ctx context.Context, d *Domain) error {
 	if err != nil {
 		return err
 	}
-	d.CPUTime, d.CPUUser, d.CPUSystem = Param(params, "cpu_time"), Param(params, "user_time"), Param(params, "system_time")
 	d.VCPUs = make([]VCPU, 0, len(vcpus))
 	for _, v := range vcpus {
 		if int(v.Number) != len(d.VCPUs) {

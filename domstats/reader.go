@@ -70,14 +70,17 @@ type Reader struct {
 const SampleGroups = libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon |
 	libvirt.DomainStatsVCPU | libvirt.DomainStatsInterface | libvirt.DomainStatsBlock
 
-// cpuGroups are the groups whose sample figures come cheaper from
-// per-domain calls with QEMU's driver: in the bulk call, with the domain's
-// job, libvirt 9 also asks each guest's QEMU for statistics a sample does
-// not hold (query-stats, query-cpus-fast), while virDomainGetCPUStats and
+// cpuGroups are the groups whose figures come cheaper from per-domain
+// calls with QEMU's driver: in the bulk call, with the domain's job,
+// libvirt 9 also asks each guest's QEMU for statistics we do not use
+// (query-stats, query-cpus-fast), while virDomainGetCPUStats and
 // virDomainGetVcpus read the same CPU times from the host's cgroup and
-// /proc without the job (docs/benchmarks.md has the figures). Other
-// drivers (the test driver) answer the bulk groups from memory, where two
-// calls per domain would only add cost.
+// /proc without the job (docs/benchmarks.md has the figures). Every
+// reading takes the CPU times (cpu-total) so; a sample takes the vCPU
+// states and times so too, while a full reading takes the vcpu group for
+// the vCPU wait and delay, which only it gives. Other drivers (the test
+// driver) answer the bulk groups from memory, where calls per domain
+// would only add cost.
 const cpuGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU
 
 // NewReader reads the given stats groups, and at least SampleGroups.
@@ -100,7 +103,8 @@ func (r *Reader) Read(ctx context.Context) (*Reading, error) {
 }
 
 // sampleCall is a sample reading under way: done is closed when it ends,
-// with rd its reading of groups, or nil if it failed; gen is its number.
+// with rd its reading, or nil if it failed, which holds every figure of
+// groups; gen is its number.
 type sampleCall struct {
 	done   chan struct{}
 	rd     *Reading
@@ -117,8 +121,8 @@ const restGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU | libvi
 
 // readFull makes a full reading. While a sample reading talks to libvirt,
 // it waits for that one and adds the groups it left out (with QEMU's
-// driver, the CPU and vCPU groups, and any group of the collectors
-// beyond a sample's, if libvirt gives them without the job): a scrape
+// driver, the vcpu group, and any group of the collectors beyond a
+// sample's, if libvirt gives them without the job): a scrape
 // that comes during a sample then waits only for its end, and the
 // sample's figures are not read twice. If another reading began in
 // between, the sample is no longer the latest and a whole reading is made.
@@ -136,7 +140,8 @@ func (r *Reader) readFull() (*Reading, error) {
 	joined := call != nil && call.rd != nil && call.gen == r.gen-1 && r.groups&^call.groups&^restGroups == 0
 	r.mu.Unlock()
 	if !joined {
-		return r.read(r.groups, false)
+		rd, _, err := r.readCheapest(r.groups, libvirt.DomainStatsCPUTotal)
+		return rd, err
 	}
 	return r.readRest(call.rd, r.groups&^call.groups)
 }
@@ -151,7 +156,7 @@ func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 		r.one.Lock()
 		defer r.one.Unlock()
 		r.mu.Lock()
-		latest, bulkCPU := r.latest, r.bulkCPU
+		latest := r.latest
 		// A full reading that ended while this one waited its turn serves,
 		// unless it was joined to the last sample, which its callers have.
 		if latest != nil && latest.Time.Add(latest.Duration).After(asked) && latest.Time.After(r.sampled) {
@@ -168,16 +173,9 @@ func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 			r.mu.Unlock()
 			close(call.done)
 		}()
-		var rd *Reading
-		err := errNoCPUCalls
-		if !bulkCPU {
-			call.groups = SampleGroups &^ cpuGroups
-			rd, err = r.read(call.groups, true)
-		}
-		if errors.Is(err, errNoCPUCalls) {
-			call.groups = SampleGroups
-			rd, err = r.read(call.groups, false)
-		}
+		rd, each, err := r.readCheapest(SampleGroups, cpuGroups)
+		// vCPU states and times by virDomainGetVcpus lack the wait and delay.
+		call.groups = SampleGroups &^ (each & libvirt.DomainStatsVCPU)
 		if err == nil {
 			call.rd = rd
 			r.mu.Lock()
@@ -221,10 +219,29 @@ func (r *Reader) redial(ctx context.Context) {
 	}
 }
 
-// read reads groups; with cpu, it adds the CPU times of every running
-// domain by the per-domain calls. Detached from every caller, its calls
-// are bounded one by one.
-func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, error) {
+// readCheapest reads groups, those of each among cpuGroups by the
+// per-domain calls, unless libvirt does not offer them: then, and with a
+// driver other than QEMU's, all by the bulk call. It returns the groups
+// read by the per-domain calls.
+func (r *Reader) readCheapest(groups, each libvirt.DomainStatsTypes) (*Reading, libvirt.DomainStatsTypes, error) {
+	r.mu.Lock()
+	bulkCPU := r.bulkCPU
+	r.mu.Unlock()
+	if each &= groups & cpuGroups; each != 0 && !bulkCPU {
+		rd, err := r.read(groups, each)
+		if !errors.Is(err, errNoCPUCalls) {
+			return rd, each, err
+		}
+	}
+	rd, err := r.read(groups, 0)
+	return rd, 0, err
+}
+
+// read reads groups: those of each (cpuGroups) for every running domain
+// by the per-domain calls, the others by the bulk call. Detached from
+// every caller, its calls are bounded one by one.
+func (r *Reader) read(groups, each libvirt.DomainStatsTypes) (*Reading, error) {
+	groups &^= each
 	ctx := context.Background()
 	start := time.Now()
 	r.redial(ctx)
@@ -254,8 +271,8 @@ func (r *Reader) read(groups libvirt.DomainStatsTypes, cpu bool) (*Reading, erro
 	}
 	r.retryPartial(ctx, groups, doms)
 	r.forgetGone(doms)
-	if cpu {
-		if err := r.readCPU(ctx, doms); err != nil {
+	if each != 0 {
+		if err := r.readCPU(ctx, doms, each); err != nil {
 			return nil, err
 		}
 	}
