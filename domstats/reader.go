@@ -452,7 +452,7 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 			}
 		}
 		d.Incomplete = true
-		if errors.Is(err, libvirtconn.ErrTimeout) {
+		if libvirtconn.Hung(err) { // not a retry that never found a free slot
 			r.mu.Lock()
 			r.stuck[d.UUID] = true
 			r.mu.Unlock()
