@@ -3,6 +3,7 @@ package domstats
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/digitalocean/go-libvirt"
@@ -11,7 +12,7 @@ import (
 )
 
 // errNoCPUCalls says that libvirt does not offer the per-domain CPU calls
-// (a driver without them): samples then take the bulk groups.
+// (a driver without them): readings then take the bulk groups.
 var errNoCPUCalls = errors.New("libvirt does not offer virDomainGetCPUStats or virDomainGetVcpus")
 
 // maxVCPUs bounds the vCPUs asked of virDomainGetVcpus at first; a
@@ -24,9 +25,11 @@ const maxVCPUs = 64
 // virDomainGetVcpus. libvirt reads them from the
 // host's cgroup and /proc, as for the bulk groups, without the domain's
 // job, so a hung guest answers them at once. At most libvirtconn.Workers
-// domains are read at a time. A domain whose calls fail (it stopped in
-// between, say) keeps them absent and counts as incomplete; after a call
-// that timed out, so do the domains not yet read.
+// domains are read at a time. A domain whose calls fail (no free request
+// slot, a host whose cgroups libvirt cannot read per domain, ...) is read
+// by a bulk call of those groups (cpuFromBulk). After a call that timed
+// out, the domains not yet read, and those that failed, keep the figures
+// absent and count as incomplete.
 func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.DomainStatsTypes) error {
 	var running []*Domain
 	for i := range doms {
@@ -35,6 +38,8 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.Domain
 		}
 	}
 	var unsupported, stalled atomic.Bool
+	var mu sync.Mutex
+	var failed []*Domain
 	libvirtconn.Each(len(running), func(i int) {
 		d := running[i]
 		if stalled.Load() {
@@ -45,7 +50,6 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.Domain
 		if err == nil {
 			return
 		}
-		d.Incomplete = true
 		var le libvirt.Error
 		switch {
 		case errors.As(err, &le) && le.Code == uint32(libvirt.ErrNoSupport):
@@ -57,7 +61,12 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.Domain
 			// figures at once. (A call that found no free request slot
 			// in time was never made: only its domain goes without.)
 			stalled.Store(true)
+			d.Incomplete = true
+			return
 		}
+		mu.Lock()
+		failed = append(failed, d)
+		mu.Unlock()
 	})
 	if unsupported.Load() {
 		r.mu.Lock()
@@ -65,7 +74,41 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.Domain
 		r.mu.Unlock()
 		return errNoCPUCalls
 	}
+	if stalled.Load() {
+		for _, d := range failed {
+			d.Incomplete = true
+		}
+		return nil
+	}
+	r.cpuFromBulk(ctx, failed, each)
 	return nil
+}
+
+// cpuFromBulk reads the groups of each for the domains of failed in one
+// bulk call with NOWAIT (without the job, libvirt still gives every
+// figure of theirs that we read). A domain it does not give, or that
+// stopped or started again since, counts as incomplete.
+func (r *Reader) cpuFromBulk(ctx context.Context, failed []*Domain, each libvirt.DomainStatsTypes) {
+	if len(failed) == 0 {
+		return
+	}
+	list := make([]libvirt.Domain, len(failed))
+	for i, d := range failed {
+		list[i] = libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
+	}
+	recs, err := r.stats(ctx, each, list, libvirt.ConnectGetAllDomainsStatsNowait)
+	got := make(map[libvirt.UUID]Domain, len(recs))
+	for _, rec := range recs {
+		got[rec.Dom.UUID] = Decode(rec)
+	}
+	for _, d := range failed {
+		x, ok := got[d.UUID]
+		if err != nil || !ok || x.ID != d.ID {
+			d.Incomplete = true
+			continue
+		}
+		d.add(&x, each)
+	}
 }
 
 func (r *Reader) domainCPU(ctx context.Context, d *Domain, each libvirt.DomainStatsTypes) error {

@@ -58,7 +58,7 @@ type Reader struct {
 	gen      uint64
 	sampled  time.Time
 	stuck    map[libvirt.UUID]bool // domains whose retry timed out
-	// bulkCPU makes samples take the bulk groups for the CPU figures:
+	// bulkCPU makes readings take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
 	// per-domain calls.
 	bulkCPU bool
@@ -282,8 +282,8 @@ func (r *Reader) read(groups, each libvirt.DomainStatsTypes) (*Reading, error) {
 // readRest adds to sample, a reading of the other groups, the groups
 // named, read in a bulk call (split as a reading would be) for the
 // sample's domains. Their figures replace those of the sample where the
-// two read the same (the CPU times): the sample is shared and is not
-// changed. A domain that the call skipped, or that stopped or started
+// two read the same (the vCPU states and times): the sample is shared and
+// is not changed. A domain that the call skipped, or that stopped or started
 // again in between, keeps the sample's figures; one the call found hung
 // keeps them too, marked incomplete.
 func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Reading, error) {

@@ -3,11 +3,13 @@ package domstats_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 // A sample reading of real guests holds every figure a sample needs, CPU
@@ -209,4 +211,37 @@ func shapeOf(d *domstats.Domain) string {
 		s += fmt.Sprintf("\n net %s: rx %v", n.Name, n.RxBytes.OK)
 	}
 	return s
+}
+
+// A running domain whose per-domain CPU call fails for another reason than
+// a stalled libvirtd gets its CPU times from the bulk group instead, in a
+// full reading and in a sample, whole and not marked incomplete. Here
+// libvirtd answers virDomainGetCPUStats with another call's error: a proxy
+// sends it as virDomainCreate, which a running domain refuses.
+func TestCPUFromBulkWhenPerDomainCallsFail(t *testing.T) {
+	names := testbed.Guests(t, "vadv-d", 2)
+	const procGetCPUStats, procDomainCreate = 262, 9
+	proxy := testbed.NewProxy(t, "/var/run/libvirt/libvirt-sock")
+	proxy.Rename(procGetCPUStats, procDomainCreate)
+	conn := testbed.Conn(t, testbed.SystemURI+"?socket="+proxy.Path)
+	only, err := libvirtconn.NewFilter("include", strings.Join(names, "|"), "exclude", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetFilter(only) // only the test's guests, which run throughout
+	r := domstats.NewReader(conn, domstats.SampleGroups)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for kind, read := range map[string]func(context.Context) (*domstats.Reading, error){"full": r.Read, "sample": r.ReadSample} {
+		rd, err := read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			d := byName(t, rd, name)
+			if d.Incomplete || !d.CPUTime.OK || !d.CPUUser.OK || !d.CPUSystem.OK || len(d.VCPUs) == 0 {
+				t.Errorf("%s reading, %s: incomplete %v, cpu %+v %+v %+v, %d vCPUs", kind, name, d.Incomplete, d.CPUTime, d.CPUUser, d.CPUSystem, len(d.VCPUs))
+			}
+		}
+	}
 }
