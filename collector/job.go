@@ -56,7 +56,7 @@ func updateJob(s *scrape) error {
 			params []libvirt.TypedParam
 		}
 		j, err := libvirtconn.Do(s.ctx, s.conn, func(l *libvirt.Libvirt) (job, error) {
-			typ, params, err := l.DomainGetJobStats(libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}, 0)
+			typ, params, err := l.DomainGetJobStats(d.Ref(), 0)
 			return job{typ, params}, err
 		})
 		if err != nil {

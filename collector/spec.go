@@ -241,7 +241,7 @@ func (c *specCache) lookup(ctx context.Context, doms []domstats.Domain) map[libv
 	var mu sync.Mutex
 	libvirtconn.Each(len(stale), func(i int) {
 		d := stale[i]
-		def, err := c.defs.Get(ctx, libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID})
+		def, err := c.defs.Get(ctx, d.Ref())
 		if err != nil {
 			return
 		}

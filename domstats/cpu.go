@@ -94,7 +94,7 @@ func (r *Reader) cpuFromBulk(ctx context.Context, failed []*Domain, each libvirt
 	}
 	list := make([]libvirt.Domain, len(failed))
 	for i, d := range failed {
-		list[i] = libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
+		list[i] = d.Ref()
 	}
 	recs, err := r.stats(ctx, each, list, libvirt.ConnectGetAllDomainsStatsNowait)
 	got := make(map[libvirt.UUID]Domain, len(recs))
@@ -112,7 +112,7 @@ func (r *Reader) cpuFromBulk(ctx context.Context, failed []*Domain, each libvirt
 }
 
 func (r *Reader) domainCPU(ctx context.Context, d *Domain, each libvirt.DomainStatsTypes) error {
-	dom := libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
+	dom := d.Ref()
 	if each&libvirt.DomainStatsCPUTotal != 0 {
 		params, err := libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.TypedParam, error) {
 			params, _, err := l.DomainGetCPUStats(dom, 3, -1, 1, 0) // -1, 1: the domain's total

@@ -52,6 +52,9 @@ type Domain struct {
 // have live counters.
 func (d *Domain) Active() bool { return d.ID > 0 }
 
+// Ref is the domain as libvirt's per-domain calls name it.
+func (d *Domain) Ref() libvirt.Domain { return libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID} }
+
 // Balloon holds the balloon.* group.
 type Balloon struct {
 	Current, Maximum, SwapIn, SwapOut, MajorFault, MinorFault Value

@@ -97,7 +97,8 @@ func (r *Reader) Latest() *Reading {
 }
 
 // Read returns a fresh full reading: the one in flight if there is one,
-// else a new one, joined to the sample reading in flight if there is one. It waits at most until ctx ends; the reading does not.
+// else a new one, joined to the sample reading in flight if there is one.
+// It waits at most until ctx ends; the reading does not.
 func (r *Reader) Read(ctx context.Context) (*Reading, error) {
 	return r.wait(ctx, "full", r.readFull)
 }
@@ -290,16 +291,17 @@ func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Re
 	if groups == 0 || len(sample.Domains) == 0 { // 0 would ask for every group
 		return sample, nil
 	}
-	r.redial(context.Background())
+	ctx := context.Background()
+	r.redial(ctx)
 	list := make([]libvirt.Domain, len(sample.Domains))
-	for i, d := range sample.Domains {
-		list[i] = libvirt.Domain{Name: d.Name, UUID: d.UUID, ID: d.ID}
+	for i := range sample.Domains {
+		list[i] = sample.Domains[i].Ref()
 	}
 	chunks := [][]libvirt.Domain{list}
 	if sample.Duration > splitAbove {
 		chunks = split(list)
 	}
-	rest, err := r.readChunks(context.Background(), groups, chunks)
+	rest, err := r.readChunks(ctx, groups, chunks)
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +446,7 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 	r.mu.Unlock()
 	libvirtconn.Each(len(retry), func(i int) {
 		d := retry[i]
-		recs, err := r.stats(ctx, groups, []libvirt.Domain{{Name: d.Name, UUID: d.UUID, ID: d.ID}}, 0)
+		recs, err := r.stats(ctx, groups, []libvirt.Domain{d.Ref()}, 0)
 		if err == nil && len(recs) == 1 {
 			if full := Decode(recs[0]); !full.partial() {
 				*d = full
