@@ -57,7 +57,7 @@ type Reader struct {
 	sampling *sampleCall
 	gen      uint64
 	sampled  time.Time
-	stuck    map[libvirt.UUID]bool // domains whose retry timed out
+	stuck    map[libvirt.UUID]bool // domains whose call hung or whose retry failed
 	// bulkCPU makes readings take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
 	// per-domain calls.
@@ -427,7 +427,8 @@ func (r *Reader) readChunk(ctx context.Context, groups libvirt.DomainStatsTypes,
 }
 
 // retryPartial reads again, waiting for the job this time, the domains that
-// NOWAIT skipped, unless an earlier retry of theirs timed out.
+// NOWAIT skipped, unless an earlier retry of theirs failed (stuck): until
+// a NOWAIT reading finds such a domain whole again, it is not retried.
 func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTypes, doms []Domain) {
 	var retry []*Domain
 	r.mu.Lock()
@@ -454,7 +455,12 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 			}
 		}
 		d.Incomplete = true
-		if libvirtconn.Hung(err) { // not a retry that never found a free slot
+		// A retry that reached libvirtd and did not come back (timed out,
+		// or cut off when hung calls made us redial) still holds one of
+		// libvirtd's workers while it waits for the job, up to 30 s: were
+		// the domain asked again, such retries would pile up and take
+		// every worker libvirtd has, for all its clients.
+		if !libvirtconn.Unsent(err) {
 			r.mu.Lock()
 			r.stuck[d.UUID] = true
 			r.mu.Unlock()

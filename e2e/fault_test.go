@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 // Guests of the fault tests: in the largest, faultStuck of faultGuests are
@@ -389,4 +390,57 @@ func sameKeys(a, b map[string]map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestHungGuestRetriesLeaveLibvirtdWorkers hangs 4 of 8 guests while
+// vadvisor's connection keeps being cut (as when hung calls make it
+// redial), so that its retries of the hung guests, which wait in libvirtd
+// for the domain's job, are cut off before their own timeout: libvirtd
+// must keep free workers for its other clients. Each such retry holds one
+// of libvirtd's workers (20 by default) for up to 30 s, so a retry asked
+// again after each cut would soon take them all.
+func TestHungGuestRetriesLeaveLibvirtdWorkers(t *testing.T) {
+	exclusive(t)
+	names := testbed.Guests(t, faultPrefix, 8)
+	hung := names[:4]
+	proxy := testbed.NewProxy(t, libvirtconn.ReadOnlySocket)
+	p := Start(t, "--libvirt.uri=qemu:///system?socket="+proxy.Path, "--libvirt.timeout="+faultTimeout.String(),
+		"--libvirt.domain-include="+faultPrefix+"[1-8]", "--history.interval=250ms")
+	waitComplete(t, p, names)
+	idle := libvirtdBusyWorkers(t)
+	for _, name := range hung {
+		stopGuest(t, name)
+	}
+
+	// A hung guest holds one worker for as long as it hangs (the call
+	// that asked its monitor first), and a retry of it one more for up to
+	// 30 s; a few more may serve other clients of a shared host.
+	limit := idle + 2*len(hung) + 3
+	most := 0
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+		time.Sleep(700 * time.Millisecond)
+		proxy.Drop()
+		most = max(most, libvirtdBusyWorkers(t))
+	}
+	t.Logf("with %d guests hung and the connection cut every 700 ms, libvirtd had at most %d busy workers (%d before; limit %d)", len(hung), most, idle, limit)
+	if most > limit {
+		t.Errorf("libvirtd had %d busy workers, more than %d: abandoned retries pile up in libvirtd", most, limit)
+	}
+}
+
+// libvirtdBusyWorkers is how many of libvirtd's workers serve a call now
+// (virt-admin), counting calls queued for a free worker.
+func libvirtdBusyWorkers(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("virt-admin", "srv-threadpool-info", "libvirtd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("virt-admin srv-threadpool-info libvirtd: %v\n%s", err, out)
+	}
+	v := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if key, val, ok := strings.Cut(line, ":"); ok {
+			v[strings.TrimSpace(key)], _ = strconv.Atoi(strings.TrimSpace(val))
+		}
+	}
+	return v["nWorkers"] - v["freeWorkers"] + v["jobQueueDepth"]
 }

@@ -288,6 +288,14 @@ func Hung(err error) bool {
 	return errors.Is(err, ErrTimeout) && !errors.Is(err, ErrNoSlot)
 }
 
+// Unsent reports whether err says the call never reached libvirt: there
+// was no connection, or no request slot freed up in time. Any other
+// failure may have left the call running in libvirtd: one that timed out,
+// and one cut off when the connection closed under it.
+func Unsent(err error) bool {
+	return errors.Is(err, ErrNoSlot) || errors.Is(err, ErrNotConnected)
+}
+
 // Workers is how many calls a fan-out over domains or pools makes at once:
 // one request slot fewer than the connection has, so that one stays free
 // for the history, the events and the other scrapes.
