@@ -58,6 +58,10 @@ type Reader struct {
 	gen      uint64
 	sampled  time.Time
 	stuck    map[libvirt.UUID]bool // domains whose call hung or whose retry failed
+	// waiting holds when each retry began that failed after reaching
+	// libvirtd: libvirtd may keep it waiting for the domain's job, on one
+	// of its workers, until jobWait has passed.
+	waiting []time.Time
 	// bulkCPU makes readings take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
 	// per-domain calls.
@@ -426,9 +430,20 @@ func (r *Reader) readChunk(ctx context.Context, groups libvirt.DomainStatsTypes,
 	}
 }
 
+// A retry waits in libvirtd for the domain's job for up to jobWait (QEMU's
+// driver), holding one of libvirtd's workers (20 by default, for all its
+// clients), even once our call has timed out. At most maxWaiting retries
+// may be waiting so at once.
+const (
+	jobWait    = 30 * time.Second
+	maxWaiting = libvirtconn.Workers
+)
+
 // retryPartial reads again, waiting for the job this time, the domains that
 // NOWAIT skipped, unless an earlier retry of theirs failed (stuck): until
-// a NOWAIT reading finds such a domain whole again, it is not retried.
+// a NOWAIT reading finds such a domain whole again, it is not retried. A
+// domain left over when maxWaiting retries may be waiting in libvirtd is
+// not retried this time, and counts as incomplete.
 func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTypes, doms []Domain) {
 	var retry []*Domain
 	r.mu.Lock()
@@ -444,9 +459,18 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 			retry = append(retry, d)
 		}
 	}
+	now := time.Now()
+	r.waiting = slices.DeleteFunc(r.waiting, func(began time.Time) bool { return now.Sub(began) >= jobWait })
+	if room := max(maxWaiting-len(r.waiting), 0); len(retry) > room {
+		for _, d := range retry[room:] {
+			d.Incomplete = true
+		}
+		retry = retry[:room]
+	}
 	r.mu.Unlock()
 	libvirtconn.Each(len(retry), func(i int) {
 		d := retry[i]
+		began := time.Now()
 		recs, err := r.stats(ctx, groups, []libvirt.Domain{d.Ref()}, 0)
 		if err == nil && len(recs) == 1 {
 			if full := Decode(recs[0]); !full.partial() {
@@ -455,16 +479,20 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 			}
 		}
 		d.Incomplete = true
-		// A retry that reached libvirtd and did not come back (timed out,
-		// or cut off when hung calls made us redial) still holds one of
-		// libvirtd's workers while it waits for the job, up to 30 s: were
-		// the domain asked again, such retries would pile up and take
-		// every worker libvirtd has, for all its clients.
-		if !libvirtconn.Unsent(err) {
-			r.mu.Lock()
-			r.stuck[d.UUID] = true
-			r.mu.Unlock()
+		if libvirtconn.Unsent(err) {
+			return
 		}
+		// A retry that reached libvirtd and got no answer (timed out, or cut
+		// off when hung calls made us redial) may still wait there for the
+		// job: asked again at every reading, such retries would pile up
+		// and take every worker libvirtd has.
+		var answered libvirt.Error
+		r.mu.Lock()
+		r.stuck[d.UUID] = true
+		if err != nil && !errors.As(err, &answered) {
+			r.waiting = append(r.waiting, began)
+		}
+		r.mu.Unlock()
 	})
 }
 
