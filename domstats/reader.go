@@ -57,10 +57,11 @@ type Reader struct {
 	sampling *sampleCall
 	gen      uint64
 	sampled  time.Time
-	stuck    map[libvirt.UUID]bool // domains whose call hung or whose retry failed
-	// waiting holds when each retry began that failed after reaching
-	// libvirtd: libvirtd may keep it waiting for the domain's job, on one
-	// of its workers, until jobWait has passed.
+	// stuck marks the domains not to retry (retryPartial): their call
+	// hung, NOWAIT skipped them in readEach, or their retry failed.
+	stuck map[libvirt.UUID]bool
+	// waiting holds when each retry that may still wait in libvirtd
+	// failed (maxWaiting).
 	waiting []time.Time
 	// bulkCPU makes readings take the bulk groups for the CPU figures:
 	// with a driver other than QEMU's, or once libvirt turned down the
@@ -431,12 +432,15 @@ func (r *Reader) readChunk(ctx context.Context, groups libvirt.DomainStatsTypes,
 }
 
 // A retry waits in libvirtd for the domain's job for up to jobWait (QEMU's
-// driver), holding one of libvirtd's workers (20 by default, for all its
-// clients), even once our call has timed out. At most maxWaiting retries
-// may be waiting so at once.
+// driver), holding one of libvirtd's worker threads, even once our call
+// timed out or our connection closed under it. Those threads (20 by
+// default) serve all libvirtd's clients, and each hung guest holds one
+// already (the call that asked its monitor first): at most maxWaiting
+// retries may be waiting so at once. Asked again at every reading, such
+// retries would soon take them all.
 const (
 	jobWait    = 30 * time.Second
-	maxWaiting = libvirtconn.Workers
+	maxWaiting = 3
 )
 
 // retryPartial reads again, waiting for the job this time, the domains that
@@ -460,7 +464,7 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 		}
 	}
 	now := time.Now()
-	r.waiting = slices.DeleteFunc(r.waiting, func(began time.Time) bool { return now.Sub(began) >= jobWait })
+	r.waiting = slices.DeleteFunc(r.waiting, func(failed time.Time) bool { return now.Sub(failed) >= jobWait })
 	if room := max(maxWaiting-len(r.waiting), 0); len(retry) > room {
 		for _, d := range retry[room:] {
 			d.Incomplete = true
@@ -470,7 +474,6 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 	r.mu.Unlock()
 	libvirtconn.Each(len(retry), func(i int) {
 		d := retry[i]
-		began := time.Now()
 		recs, err := r.stats(ctx, groups, []libvirt.Domain{d.Ref()}, 0)
 		if err == nil && len(recs) == 1 {
 			if full := Decode(recs[0]); !full.partial() {
@@ -482,15 +485,10 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 		if libvirtconn.Unsent(err) {
 			return
 		}
-		// A retry that reached libvirtd and got no answer (timed out, or cut
-		// off when hung calls made us redial) may still wait there for the
-		// job: asked again at every reading, such retries would pile up
-		// and take every worker libvirtd has.
-		var answered libvirt.Error
 		r.mu.Lock()
 		r.stuck[d.UUID] = true
-		if err != nil && !errors.As(err, &answered) {
-			r.waiting = append(r.waiting, began)
+		if libvirtconn.Hung(err) || errors.Is(err, libvirt.ErrInterrupted) {
+			r.waiting = append(r.waiting, time.Now())
 		}
 		r.mu.Unlock()
 	})

@@ -33,8 +33,8 @@ const (
 
 // TestHungGuest stops one guest's QEMU: scrapes stay within their deadline,
 // every other guest keeps all its series, the hung guest is reported by
-// libvirt_domain_timed_out and none of its counters falls, the next scrape
-// is not held up, and all recovers when the guest runs again.
+// libvirt_domain_timed_out and none of its counters falls, the next scrapes
+// are not held up, and all recovers when the guest runs again.
 func TestHungGuest(t *testing.T) {
 	exclusive(t)
 	names := testbed.Guests(t, faultPrefix, 2)
@@ -56,12 +56,19 @@ func TestHungGuest(t *testing.T) {
 	checkStuck(t, "first scrape", first, before, stuck)
 	checkComplete(t, "first scrape", first, before, healthy)
 
-	next, took := scrape(t, p)
-	if limit := normal + time.Second; took > limit {
-		t.Errorf("the scrape after the first one took %s with %s still hung; the hung guest must not hold it up (limit %s)", took, stuck, limit)
+	// The next scrapes: a hung guest that held each up would cost it the
+	// call timeout; their median says so on a noisy machine.
+	var times []time.Duration
+	for range 3 {
+		next, took := scrape(t, p)
+		times = append(times, took)
+		checkStuck(t, "next scrape", next, before, stuck)
+		checkComplete(t, "next scrape", next, before, healthy)
 	}
-	checkStuck(t, "next scrape", next, before, stuck)
-	checkComplete(t, "next scrape", next, before, healthy)
+	slices.Sort(times)
+	if limit := normal + time.Second; times[1] > limit {
+		t.Errorf("the scrapes after the first one took %v with %s still hung; the hung guest must not hold them up (median limit %s)", times, stuck, limit)
+	}
 
 	// The history sampler keeps ticking for the healthy guest.
 	healthyID := testbed.Virsh(t, "domuuid", healthy)
@@ -394,36 +401,32 @@ func sameKeys(a, b map[string]map[string]string) bool {
 
 // TestHungGuestRetriesLeaveLibvirtdWorkers: vadvisor retries a domain that
 // a NOWAIT call skipped with a call that waits in libvirtd for the
-// domain's job, on one of libvirtd's workers (20 by default, for all its
-// clients), for up to 30 s even once our call has ended. 10 of 14 guests
-// hang with their jobs held (by calls of another client that hang in
-// their monitors), so that vadvisor finds all 10 skipped from its first
-// reading on, while its connection keeps being cut (as when hung calls
-// make it redial): libvirtd must keep free workers all along.
+// domain's job, on one of the worker threads libvirtd shares among all its
+// clients (domstats' jobWait and maxWaiting). 10 of 14 guests hang with
+// their jobs held (by calls of another client that hang in their
+// monitors), so that vadvisor finds all 10 skipped from its first reading
+// on, while its connection keeps being cut (as when hung calls make it
+// redial): libvirtd must keep free workers all along.
 func TestHungGuestRetriesLeaveLibvirtdWorkers(t *testing.T) {
 	exclusive(t)
 	names := testbed.Guests(t, faultPrefix, 14)
 	hung := names[:10]
 	for _, name := range hung {
 		stopGuest(t, name)
+		cmd := exec.Command("virsh", "-c", testbed.SystemURI, "domstats", "--nowait", name)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	}
-	var calls []*exec.Cmd
-	for _, name := range hung { // virsh ends; its call's worker stays
-		cmd := exec.Command("timeout", "1", "virsh", "-c", testbed.SystemURI, "domstats", "--nowait", name)
-		cmd.Start()
-		calls = append(calls, cmd)
-	}
-	for _, cmd := range calls {
-		cmd.Wait()
-	}
-	held := libvirtdBusyWorkers(t)
+	held := waitBusyWorkers(t, len(hung))
 
 	proxy := testbed.NewProxy(t, libvirtconn.ReadOnlySocket)
 	p := Start(t, "--libvirt.uri=qemu:///system?socket="+proxy.Path, "--libvirt.timeout="+faultTimeout.String(),
 		"--libvirt.domain-include="+faultPrefix+"([1-9]|1[0-4])", "--history.interval=250ms")
 	waitUp(t, p, "1")
-	// At most 3 retries wait (domstats' maxWaiting), and at most
-	// MaxInFlight calls of vadvisor's are under way.
+	// At most 3 retries wait (maxWaiting), and at most MaxInFlight calls
+	// of vadvisor's are under way.
 	limit := held + 3 + libvirtconn.MaxInFlight
 	most := 0
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
@@ -434,6 +437,23 @@ func TestHungGuestRetriesLeaveLibvirtdWorkers(t *testing.T) {
 	t.Logf("with %d guests hung (%d busy libvirtd workers) and vadvisor's connection cut every 700 ms, libvirtd had at most %d busy workers (limit %d)", len(hung), held, most, limit)
 	if most > limit {
 		t.Errorf("libvirtd had %d busy workers, more than %d: vadvisor's retries pile up in libvirtd", most, limit)
+	}
+}
+
+// waitBusyWorkers waits until libvirtd has at least n busy workers, and
+// returns how many.
+func waitBusyWorkers(t *testing.T, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		busy := libvirtdBusyWorkers(t)
+		if busy >= n {
+			return busy
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("libvirtd has %d busy workers after 20 s, want at least %d", busy, n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -260,6 +260,13 @@ func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call f
 		wait.Stop()
 		return zero, fmt.Errorf("%w: %v", ErrNoSlot, ctx.Err())
 	}
+	// Slots free up when the connection is lost under the calls that held
+	// them: a call that waited for one would go to the closed client, and
+	// never out.
+	if !c.live(client) {
+		<-c.slots
+		return zero, fmt.Errorf("%w: connection lost", ErrNotConnected)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
@@ -281,6 +288,23 @@ func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call f
 	}
 }
 
+// live reports whether client is the current client and its socket has
+// not failed (which happens before go-libvirt fails the calls in flight).
+func (c *Conn) live(client *libvirt.Libvirt) bool {
+	c.mu.Lock()
+	current, dialer := c.client, c.dialer
+	c.mu.Unlock()
+	if current != client {
+		return false
+	}
+	select {
+	case <-dialer.lost:
+		return false
+	default:
+		return true
+	}
+}
+
 // Hung reports whether err says the call itself outlived its timeout (it
 // was made, and libvirt did not answer), rather than that it never got a
 // request slot or a connection.
@@ -289,9 +313,9 @@ func Hung(err error) bool {
 }
 
 // Unsent reports whether err says the call never reached libvirt: there
-// was no connection, or no request slot freed up in time. Any other
-// failure may have left the call running in libvirtd: one that timed out,
-// and one cut off when the connection closed under it.
+// was no connection, or no request slot freed up in time. A call that
+// timed out (Hung), or was cut off when the connection closed under it
+// (libvirt.ErrInterrupted), may still run in libvirtd.
 func Unsent(err error) bool {
 	return errors.Is(err, ErrNoSlot) || errors.Is(err, ErrNotConnected)
 }

@@ -556,6 +556,39 @@ func TestMockDisconnectMidCall(t *testing.T) {
 	}
 }
 
+// A call waiting for a request slot when the connection closes under the
+// calls that held them gets a slot, but never goes out: it fails as
+// unsent, while the calls cut off may still run in libvirtd.
+func TestMockSlotWaiterAfterDisconnect(t *testing.T) {
+	const timeout = 5 * time.Second
+	srv, c := hangingStateConn(t, timeout)
+	mustCall(t, c)
+
+	held := make(chan error, MaxInFlight)
+	for range MaxInFlight {
+		go func() { held <- domainState(context.Background(), c) }()
+	}
+	waitFor(t, 2*time.Second, func() bool { return len(c.slots) == MaxInFlight }, "the hanging calls did not take every slot")
+	waiter := make(chan error, 1)
+	go func() { waiter <- libVersion(context.Background(), c) }()
+	time.Sleep(100 * time.Millisecond) // let it queue for a slot
+	srv.dropAll()
+
+	for range MaxInFlight {
+		if err := <-held; err == nil || Unsent(err) {
+			t.Errorf("a call cut off by the disconnect returned %v; it may still run in libvirtd, so not unsent", err)
+		}
+	}
+	select {
+	case err := <-waiter:
+		if !Unsent(err) {
+			t.Errorf("the call that waited for a slot returned %v, want an unsent error (it was never sent)", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the call that waited for a slot had not returned 2s after the disconnect")
+	}
+}
+
 // 5. A connection that completes after the connect timeout is closed, not
 // leaked: both when the server is slow to answer the connect RPC, and when
 // the dial itself completes late.
