@@ -286,14 +286,15 @@ func (r *Reader) read(groups, each libvirt.DomainStatsTypes) (*Reading, error) {
 }
 
 // readRest adds to sample, a reading of the other groups, the groups
-// named, read in a bulk call (split as a reading would be) for the
-// sample's domains. Their figures replace those of the sample where the
-// two read the same (the vCPU states and times): the sample is shared and
-// is not changed. A domain that the call skipped, or that stopped or started
-// again in between, keeps the sample's figures; one the call found hung
-// keeps them too, marked incomplete.
+// named and the state, read in a bulk call (split as a reading would be)
+// for the sample's domains. Their figures replace those of the sample
+// where the two read the same (the state, the vCPU states and times): the
+// sample is shared and is not changed. A domain that stopped in between
+// is taken as the call found it; one that the call skipped, or that
+// started again in between, keeps the sample's figures; one the call
+// found hung keeps them too, marked incomplete.
 func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Reading, error) {
-	if groups == 0 || len(sample.Domains) == 0 { // 0 would ask for every group
+	if len(sample.Domains) == 0 { // no list would ask for every domain
 		return sample, nil
 	}
 	ctx := context.Background()
@@ -306,6 +307,9 @@ func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Re
 	if sample.Duration > splitAbove {
 		chunks = split(list)
 	}
+	// A scrape must not show a state older than itself (a guest paused
+	// while the sample was read).
+	groups |= libvirt.DomainStatsState
 	rest, err := r.readChunks(ctx, groups, chunks)
 	if err != nil {
 		return nil, err
@@ -318,7 +322,11 @@ func (r *Reader) readRest(sample *Reading, groups libvirt.DomainStatsTypes) (*Re
 	for i := range doms {
 		j, ok := at[doms[i].UUID]
 		switch {
-		case !ok || rest[j].ID != doms[i].ID:
+		case !ok:
+		case rest[j].ID != doms[i].ID:
+			if !rest[j].Active() { // stopped in between
+				doms[i] = rest[j]
+			}
 		case rest[j].Incomplete:
 			doms[i].Incomplete = true
 		default:

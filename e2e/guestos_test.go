@@ -210,10 +210,12 @@ func reasonsOf(t *testing.T, body string, names ...string) map[string]string {
 }
 
 // A paused guest's reason is the one `virsh domstate --reason` shows:
-// user after virsh suspend, unpaused after virsh resume.
+// user after virsh suspend, unpaused after virsh resume. History samples
+// are read all the time, so that a scrape mostly comes while one is read
+// (and joins it).
 func TestStateReasonFollowsPause(t *testing.T) {
 	g := linuxGuests(t)[1]
-	p := Start(t)
+	p := Start(t, "--history.interval=100ms")
 	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "resume", g).Run() })
 	for _, step := range []struct{ action, want string }{
 		{"", ""}, // as it is now: booted, or unpaused after an earlier run
@@ -223,11 +225,11 @@ func TestStateReasonFollowsPause(t *testing.T) {
 		if step.action != "" {
 			testbed.Virsh(t, step.action, g)
 		}
+		_, body := p.Get(t, "/metrics")
 		virsh := testbed.Virsh(t, "domstate", "--reason", g)
 		if step.want != "" && virsh != step.want {
 			t.Fatalf("after virsh %s, virsh domstate --reason says %q, not %q", step.action, virsh, step.want)
 		}
-		_, body := p.Get(t, "/metrics")
 		if got := reasonsOf(t, body, g)[g]; got != virsh {
 			t.Errorf("after %q: libvirt_domain_state_reason says %s, virsh domstate --reason %q", step.action, got, virsh)
 		}
