@@ -410,6 +410,7 @@ func sameKeys(a, b map[string]map[string]string) bool {
 func TestHungGuestRetriesLeaveLibvirtdWorkers(t *testing.T) {
 	exclusive(t)
 	names := testbed.Guests(t, faultPrefix, 14)
+	testbed.StopWhenDone(t, names)
 	hung := names[:10]
 	for _, name := range hung {
 		stopGuest(t, name)
