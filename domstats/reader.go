@@ -495,7 +495,7 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 		}
 		r.mu.Lock()
 		r.stuck[d.UUID] = true
-		if libvirtconn.Hung(err) || errors.Is(err, libvirt.ErrInterrupted) {
+		if libvirtconn.Unanswered(err) {
 			r.waiting = append(r.waiting, time.Now())
 		}
 		r.mu.Unlock()

@@ -313,11 +313,16 @@ func Hung(err error) bool {
 }
 
 // Unsent reports whether err says the call never reached libvirt: there
-// was no connection, or no request slot freed up in time. A call that
-// timed out (Hung), or was cut off when the connection closed under it
-// (libvirt.ErrInterrupted), may still run in libvirtd.
+// was no connection, or no request slot freed up in time.
 func Unsent(err error) bool {
 	return errors.Is(err, ErrNoSlot) || errors.Is(err, ErrNotConnected)
+}
+
+// Unanswered reports whether err says the call reached libvirt and got no
+// answer: it timed out (Hung), or the connection closed under it. Such a
+// call may still run in libvirtd.
+func Unanswered(err error) bool {
+	return Hung(err) || errors.Is(err, libvirt.ErrInterrupted)
 }
 
 // Workers is how many calls a fan-out over domains or pools makes at once:
