@@ -39,7 +39,6 @@ FROM gcr.io/distroless/static-debian12:nonroot
 # `make release` builds the same image without Docker (scripts/release.sh,
 # tools/ociimage); packaging/oci_test.go keeps the entrypoint, user, port
 # and labels of the two equal. VERSION: the content of the VERSION file.
-# The licence is NOASSERTION until the owners choose one (README).
 ARG VERSION=unknown
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="vadvisor" \
@@ -47,9 +46,10 @@ LABEL org.opencontainers.image.title="vadvisor" \
       org.opencontainers.image.source="https://github.com/vadvisor/vadvisor" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="NOASSERTION"
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/vadvisor /bin/vadvisor
 COPY examples/web-config/web-config.yml /etc/vadvisor/web-config.example.yml
+COPY LICENSE /usr/share/doc/vadvisor/LICENSE
 EXPOSE 8181
 # nobody: see above.
 USER 65534:65534

@@ -27,6 +27,36 @@ var debFiles = []string{
 	"/usr/share/vadvisor/vadvisor-rules.yml",
 }
 
+// checkCopyright fails unless copyright is in Debian's machine-readable
+// format (copyright-format 1.0) and licenses every file under Apache-2.0,
+// with the licence's standalone paragraph.
+func checkCopyright(t *testing.T, deb, copyright string) {
+	t.Helper()
+	paragraphs := strings.Split(strings.TrimSpace(copyright), "\n\n")
+	field := func(p, name string) string {
+		m := regexp.MustCompile(`(?m)^` + name + `: *(.*)$`).FindStringSubmatch(p)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	if got := field(paragraphs[0], "Format"); got != "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" {
+		t.Errorf("%s: copyright's Format is %q, not copyright-format 1.0", deb, got)
+	}
+	var files, standalone bool
+	for _, p := range paragraphs[1:] {
+		switch {
+		case field(p, "Files") == "*":
+			files = field(p, "License") == "Apache-2.0" && field(p, "Copyright") != ""
+		case field(p, "License") == "Apache-2.0":
+			standalone = strings.Contains(p, "/usr/share/common-licenses/Apache-2.0")
+		}
+	}
+	if !files || !standalone {
+		t.Errorf("%s: copyright does not license Files: * under Apache-2.0 with its licence paragraph:\n%s", deb, copyright)
+	}
+}
+
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -57,6 +87,8 @@ func TestDebPackages(t *testing.T) {
 		if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); strings.TrimSpace(got) != "/etc/default/vadvisor" {
 			t.Errorf("%s: conffiles are %q, want /etc/default/vadvisor", deb, got)
 		}
+		copyright := run(t, "sh", "-c", `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/share/doc/vadvisor/copyright`, "sh", deb)
+		checkCopyright(t, deb, copyright)
 		var files []string
 		for _, line := range strings.Split(strings.TrimSpace(run(t, "dpkg-deb", "--contents", deb)), "\n") {
 			f := strings.Fields(line)

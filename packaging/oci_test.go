@@ -83,7 +83,7 @@ func TestOCIImageLayout(t *testing.T) {
 			"org.opencontainers.image.source":   "https://github.com/vadvisor/vadvisor",
 			"org.opencontainers.image.version":  r.version,
 			"org.opencontainers.image.revision": r.revision,
-			"org.opencontainers.image.licenses": "NOASSERTION",
+			"org.opencontainers.image.licenses": "Apache-2.0",
 		} {
 			if got := c.Config.Labels[label]; got != want {
 				t.Errorf("%s image: label %s is %q, want %q", arch, label, got, want)
@@ -103,6 +103,7 @@ func TestOCIImageRuns(t *testing.T) {
 	run(t, "skopeo", "copy", "--quiet", "--override-os", "linux", "--override-arch", "amd64", archiveRef(r), "oci:"+filepath.Join(dir, "amd64")+":amd64")
 	run(t, "umoci", "unpack", "--image", filepath.Join(dir, "amd64")+":amd64", filepath.Join(dir, "bundle"))
 	rootfs := filepath.Join(dir, "bundle", "rootfs")
+	sameLicence(t, "the image", filepath.Join(rootfs, "usr", "share", "doc", "vadvisor", "LICENSE"))
 	c := config(t, archiveRef(r), "amd64")
 	if len(c.Config.Entrypoint) == 0 || c.Config.User == "" {
 		t.Fatalf("the image has no entrypoint or user: %+v", c.Config)

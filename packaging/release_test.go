@@ -6,6 +6,7 @@ package packaging
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
@@ -183,11 +184,8 @@ func digests(t *testing.T, dir string) map[string]string {
 // binary says which version, commit, branch and date it was built from.
 func TestReleaseTarballs(t *testing.T) {
 	r := build(t)
-	want := []string{"README.md", "vadvisor", "vadvisor-dashboard.json", "vadvisor-rules.yml",
+	want := []string{"LICENSE", "README.md", "vadvisor", "vadvisor-dashboard.json", "vadvisor-rules.yml",
 		"vadvisor.service", "vadvisor.socket", "web-config.yml"}
-	if _, err := os.Stat(filepath.Join(testbed.Root(), "LICENSE")); err == nil {
-		want = append(want, "LICENSE")
-	}
 	sort.Strings(want)
 	for _, arch := range arches {
 		top := fmt.Sprintf("vadvisor-%s.linux-%s", r.version, arch)
@@ -200,6 +198,7 @@ func TestReleaseTarballs(t *testing.T) {
 		if strings.Join(names, " ") != strings.Join(wantNames, " ") {
 			t.Errorf("%s.tar.gz holds\n  %v\nwant\n  %v", top, names, wantNames)
 		}
+		sameLicence(t, top+".tar.gz", filepath.Join(dir, top, "LICENSE"))
 		binary := filepath.Join(dir, top, "vadvisor")
 		exe, err := elf.Open(binary)
 		if err != nil {
@@ -231,6 +230,22 @@ func TestReleaseTarballs(t *testing.T) {
 				t.Errorf("vadvisor --version lacks %q:\n%s", line, out)
 			}
 		}
+	}
+}
+
+// sameLicence fails unless file is the repository's LICENSE, the Apache
+// License 2.0.
+func sameLicence(t *testing.T, what, file string) {
+	t.Helper()
+	want, err := os.ReadFile(filepath.Join(testbed.Root(), "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(want, []byte("Apache License\n                           Version 2.0, January 2004")) {
+		t.Fatalf("the repository's LICENSE is not the Apache License 2.0")
+	}
+	if got, err := os.ReadFile(file); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s: its LICENSE is not the repository's (%v)", what, err)
 	}
 }
 

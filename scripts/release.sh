@@ -15,10 +15,9 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 dist=${DIST:-dist}
 arches="amd64 arm64"
-# The licence's SPDX identifier. The owners have not chosen one yet (there
-# is no LICENSE file): NOASSERTION until they do; the Dockerfile's
+# The licence's SPDX identifier (LICENSE holds its text); the Dockerfile's
 # org.opencontainers.image.licenses label must say the same.
-licence=NOASSERTION
+licence=Apache-2.0
 
 die() { echo "release: $*" >&2; exit 1; }
 tool() { "$GO" tool -modfile=tools/go.mod "$@"; }
@@ -47,15 +46,7 @@ stage=$dist/.stage
 mkdir -p "$stage"
 trap 'rm -rf "$stage"' EXIT
 
-# promu lists LICENSE in the tarball; left out only while it does not exist.
-promu_yml=.promu.yml
-licence_file=$PWD/LICENSE
-if [ ! -f LICENSE ]; then
-  licence_file=
-  echo "release: warning: no LICENSE file; the artifacts name the licence $licence (README, development notes)" >&2
-  promu_yml=$stage/promu.yml
-  grep -vx '    - LICENSE' .promu.yml >"$promu_yml"
-fi
+[ -f LICENSE ] || die "no LICENSE file: the tarballs, the .deb and the image carry it"
 
 # promu takes the target from GOOS/GOARCH, which would also make go tool
 # build promu itself for that target: go tool -n builds it for this host
@@ -71,7 +62,7 @@ for arch in $arches; do
     GOOS=linux GOARCH=$arch GIT_CONFIG_COUNT=2 \
       GIT_CONFIG_KEY_0="branch.$branch.remote" GIT_CONFIG_VALUE_0=release \
       GIT_CONFIG_KEY_1=remote.release.url GIT_CONFIG_VALUE_1="$repo_url" \
-      "$promu" --config="$promu_yml" $cmd
+      "$promu" --config=.promu.yml $cmd
   done
 done
 
@@ -91,17 +82,23 @@ printf 'vadvisor (%s) unstable; urgency=medium\n\n  * Release %s, built from com
   echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
   echo "Upstream-Name: vadvisor"
   echo "Source: https://github.com/vadvisor/vadvisor"
-  [ -f LICENSE ] || echo "Comment: No licence is named here because the owners have not chosen one yet; NOASSERTION is SPDX's value for that."
   echo
   echo "Files: *"
   echo "Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) the vAdvisor authors"
   echo "License: $licence"
-  if [ -f LICENSE ]; then
-    sed -e 's/^[[:space:]]*$/./' -e 's/^/ /' LICENSE
-  else
-    echo " The owners of vAdvisor have not chosen a licence yet: the repository has"
-    echo " no LICENSE file, so this package asserts none (SPDX NOASSERTION)."
-  fi
+  echo
+  echo "License: $licence"
+  echo " Licensed under the Apache License, Version 2.0 (the \"License\"); you may"
+  echo " not use this file except in compliance with the License."
+  echo " ."
+  echo " Unless required by applicable law or agreed to in writing, software"
+  echo " distributed under the License is distributed on an \"AS IS\" BASIS,"
+  echo " WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied."
+  echo " See the License for the specific language governing permissions and"
+  echo " limitations under the License."
+  echo " ."
+  echo " On Debian systems, the full text of the Apache License, Version 2.0 is in"
+  echo " /usr/share/common-licenses/Apache-2.0."
 } >"$stage/copyright"
 
 for arch in $arches; do
@@ -113,7 +110,7 @@ done
 echo "release: OCI image (layout and oci-archive)"
 # ociimage is tools/'s own package: go tool finds it only from there.
 "$GO" -C tools tool ociimage build --version "$version" --revision "$revision" --licence "$licence" \
-  --web-config "$PWD/examples/web-config/web-config.yml" ${licence_file:+--licence-file "$licence_file"} \
+  --web-config "$PWD/examples/web-config/web-config.yml" --licence-file "$PWD/LICENSE" \
   --binary "linux/amd64=$stage/linux-amd64/vadvisor" --binary "linux/arm64=$stage/linux-arm64/vadvisor" \
   --layout "$dist/vadvisor-$version.oci" --archive "$dist/vadvisor-$version.oci.tar"
 

@@ -1,15 +1,15 @@
 // Command ociimage builds vadvisor's OCI image without a container engine,
 // the way the Dockerfile describes it, and validates an OCI layout:
 //
-//	ociimage build --version V --revision R --licence SPDX [--licence-file FILE] --web-config FILE \
+//	ociimage build --version V --revision R --licence SPDX --licence-file FILE --web-config FILE \
 //	  --binary linux/amd64=PATH --binary linux/arm64=PATH \
 //	  --layout DIR --archive FILE
 //	ociimage validate --layout DIR
 //
 // build writes one image per platform, from scratch: the static binary as
 // /bin/vadvisor, passwd and group entries for root and nobody, the example
-// web config; user 65534:65534 (nobody, see the Dockerfile for why), port
-// 8181, OCI labels. An image index of them, named vadvisor:V (what podman
+// web config, the licence as /usr/share/doc/vadvisor/LICENSE; user
+// 65534:65534 (nobody, see the Dockerfile for why), port 8181, OCI labels. An image index of them, named vadvisor:V (what podman
 // load calls it, and skopeo's oci:DIR:vadvisor:V), goes into the layout
 // DIR and, as an oci-archive, into FILE. Every timestamp is
 // SOURCE_DATE_EPOCH, so the output is reproducible.
@@ -39,7 +39,7 @@ import (
 )
 
 const usage = `usage:
-  ociimage build --version V --revision R --licence SPDX [--licence-file FILE] --web-config FILE
+  ociimage build --version V --revision R --licence SPDX --licence-file FILE --web-config FILE
                  --binary OS/ARCH=PATH... --layout DIR --archive FILE
   ociimage validate --layout DIR`
 
@@ -99,8 +99,8 @@ func build(args []string) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	fs.StringVar(&o.version, "version", "", "image version, also its tag in the layout (vadvisor:VERSION)")
 	fs.StringVar(&o.revision, "revision", "", "source revision (git commit)")
-	fs.StringVar(&o.licence, "licence", "", "SPDX licence expression, or NOASSERTION")
-	fs.StringVar(&o.licenceFile, "licence-file", "", "the licence's text, as /usr/share/doc/vadvisor/LICENSE (optional)")
+	fs.StringVar(&o.licence, "licence", "", "SPDX licence expression")
+	fs.StringVar(&o.licenceFile, "licence-file", "", "the licence's text, as /usr/share/doc/vadvisor/LICENSE")
 	fs.StringVar(&o.webConfig, "web-config", "", "example web config, as /etc/vadvisor/web-config.example.yml")
 	fs.StringVar(&o.layout, "layout", "", "OCI layout directory to write (must not exist)")
 	fs.StringVar(&o.archive, "archive", "", "oci-archive file to write")
@@ -109,7 +109,7 @@ func build(args []string) error {
 		return err
 	}
 	for _, f := range []struct{ name, value string }{{"--version", o.version}, {"--revision", o.revision},
-		{"--licence", o.licence}, {"--web-config", o.webConfig}, {"--layout", o.layout}, {"--archive", o.archive}} {
+		{"--licence", o.licence}, {"--licence-file", o.licenceFile}, {"--web-config", o.webConfig}, {"--layout", o.layout}, {"--archive", o.archive}} {
 		if f.value == "" {
 			return fmt.Errorf("build needs %s\n%s", f.name, usage)
 		}
@@ -163,24 +163,21 @@ func image(o options, platform v1.Platform, binary string) (v1.Image, error) {
 		{"etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
 		{"etc/vadvisor/", 0o755, nil},
 		{"tmp/", 0o1777, nil},
+		{"usr/", 0o755, nil},
+		{"usr/share/", 0o755, nil},
+		{"usr/share/doc/", 0o755, nil},
+		{"usr/share/doc/vadvisor/", 0o755, nil},
 	}
 	for _, f := range []struct {
 		src, dst string
 		mode     int64
-	}{{binary, "bin/vadvisor", 0o755}, {o.webConfig, "etc/vadvisor/web-config.example.yml", 0o644}} {
+	}{{binary, "bin/vadvisor", 0o755}, {o.webConfig, "etc/vadvisor/web-config.example.yml", 0o644},
+		{o.licenceFile, "usr/share/doc/vadvisor/LICENSE", 0o644}} {
 		data, err := os.ReadFile(f.src)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, file{f.dst, f.mode, data})
-	}
-	if o.licenceFile != "" {
-		data, err := os.ReadFile(o.licenceFile)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, file{"usr/", 0o755, nil}, file{"usr/share/", 0o755, nil}, file{"usr/share/doc/", 0o755, nil},
-			file{"usr/share/doc/vadvisor/", 0o755, nil}, file{"usr/share/doc/vadvisor/LICENSE", 0o644, data})
 	}
 	var layerTar bytes.Buffer
 	if err := writeTar(&layerTar, files, o.created); err != nil {
