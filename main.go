@@ -41,6 +41,7 @@ func run(args []string) int {
 	app := kingpin.New("vadvisor", "VM monitoring agent for libvirt hosts: Prometheus metrics, per-second history and lifecycle events.")
 	var (
 		metricsPath   = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		noExporter    = app.Flag("web.disable-exporter-metrics", "Leave out the metrics about the exporter process itself (go_*, process_*).").Bool()
 		maxRequests   = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
 		libvirtURI    = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
 		callTimeout   = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
@@ -104,11 +105,10 @@ func run(args []string) int {
 	defer stop()
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(
-		versioncollector.NewCollector("vadvisor"),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector(),
-	)
+	registry.MustRegister(versioncollector.NewCollector("vadvisor"))
+	if !*noExporter {
+		registry.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	}
 	// One reader for the scrapes and the history, so that their libvirt
 	// readings never collide; it reads what either needs.
 	reader := domstats.NewReader(conn, enabled.StatsGroups())

@@ -223,3 +223,25 @@ func TestHistoryOff(t *testing.T) {
 		t.Error("/metrics: history series with the history off, or libvirt_up not 1")
 	}
 }
+
+// --web.disable-exporter-metrics leaves out the Go runtime's and the
+// process' metrics, as node_exporter's flag does, and nothing else.
+func TestDisableExporterMetrics(t *testing.T) {
+	node := testbed.TestNode(t, "noexp", 1)
+	for _, c := range []struct {
+		args []string
+		own  bool
+	}{{nil, true}, {[]string{"--web.disable-exporter-metrics"}, false}} {
+		p := Start(t, append([]string{"--libvirt.uri=" + node}, c.args...)...)
+		status, body := p.Get(t, "/metrics")
+		if status != 200 || !strings.Contains(body, "libvirt_up 1") || !strings.Contains(body, "vadvisor_build_info{") ||
+			!strings.Contains(body, "libvirt_domain_info{") {
+			t.Fatalf("vadvisor %v: /metrics %d lacks libvirt_up 1, vadvisor_build_info or the domain:\n%s", c.args, status, body)
+		}
+		for _, prefix := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes "} {
+			if got := strings.Contains(body, prefix); got != c.own {
+				t.Errorf("vadvisor %v: /metrics has %q: %v, want %v", c.args, strings.TrimSpace(prefix), got, c.own)
+			}
+		}
+	}
+}
