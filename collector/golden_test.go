@@ -162,6 +162,7 @@ const novaXML = `<domain type='kvm'><name>instance-0001</name>
   <interface type='bridge'><mac address='fa:16:3e:00:00:01'/><source bridge='br-int'/><target dev='vnet7'/>
     <model type='virtio'/><mtu size='1450'/></interface>
   <interface type='user'><mac address='fa:16:3e:00:00:02'/><model type='e1000'/></interface>
+  <memballoon model='virtio'><stats period='10'/></memballoon>
 </devices></domain>`
 
 func TestCannedGolden(t *testing.T) {

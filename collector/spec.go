@@ -30,6 +30,7 @@ type spec struct {
 	disks                 map[string]diskSpec // by target device
 	ifaces                map[string]ifaceSpec
 	nova                  *novaInstance
+	statsPeriod           uint // the balloon's stats period, s; 0: the guest reports no memory figures
 
 	mu   sync.Mutex
 	info *infoMetrics
@@ -109,6 +110,9 @@ func specOf(d *libvirtxml.Domain) *spec {
 		s.osType, s.arch, s.machine = d.OS.Type.Type, d.OS.Type.Arch, d.OS.Type.Machine
 	}
 	if d.Devices != nil {
+		if mb := d.Devices.MemBalloon; mb != nil && mb.Stats != nil {
+			s.statsPeriod = mb.Stats.Period
+		}
 		for _, disk := range d.Devices.Disks {
 			if disk.Target == nil || disk.Target.Dev == "" {
 				continue

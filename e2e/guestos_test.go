@@ -235,3 +235,30 @@ func TestStateReasonFollowsPause(t *testing.T) {
 		}
 	}
 }
+
+var statsPeriod = regexp.MustCompile(`<stats period=['"](\d+)['"]`)
+
+// libvirt_domain_memory_stats_period_seconds is the balloon's stats period
+// of the domain XML: the real-OS guests report every few seconds, a guest
+// whose XML sets none reports never (0).
+func TestMemoryStatsPeriod(t *testing.T) {
+	want := map[string]string{}
+	for _, g := range append(linuxGuests(t), testbed.Guests(t, "vadv-t", 1)...) {
+		want[g] = "0"
+		if m := statsPeriod.FindStringSubmatch(testbed.Virsh(t, "dumpxml", g)); m != nil {
+			want[g] = m[1]
+		}
+	}
+	p := Start(t)
+	_, body := p.Get(t, "/metrics")
+	got := series(body)
+	for g, w := range want {
+		key := `libvirt_domain_memory_stats_period_seconds{domain="` + g + `"}`
+		if got[key] != w {
+			t.Errorf("%s = %q, want %s from the domain XML", key, got[key], w)
+		}
+	}
+	if want[osGuests+"1"] == "0" {
+		t.Errorf("%s1's XML sets no stats period: the test bed's real-OS guests must report their memory", osGuests)
+	}
+}
