@@ -102,8 +102,9 @@ func TestGuestOSMemoryMatchesLibvirt(t *testing.T) {
 	}
 }
 
-// The stats API's memory fields of a guest with a real OS, swap_in
-// among them (only a guest's balloon driver reports it).
+// The stats API's memory fields of a guest with a real OS, the
+// guest-reported ones among them (only a guest's balloon driver reports
+// them), equal to libvirt's.
 func TestGuestOSStatsAPIMemory(t *testing.T) {
 	g := linuxGuests(t)[0]
 	uuid := testbed.Virsh(t, "domuuid", g)
@@ -126,6 +127,13 @@ func TestGuestOSStatsAPIMemory(t *testing.T) {
 		{"memory.actual", s.Memory["actual"], v["current"]},
 		{"memory.rss", s.Memory["rss"], v["rss"]},
 		{"memory.swap_in", s.Memory["swap_in"], v["swap_in"]},
+		{"memory.swap_out", s.Memory["swap_out"], v["swap_out"]},
+		{"memory.major_fault", s.Memory["major_fault"], v["major_fault"]},
+		{"memory.minor_fault", s.Memory["minor_fault"], v["minor_fault"]},
+		{"memory.usable", s.Memory["usable"], v["usable"]},
+		{"memory.unused", s.Memory["unused"], v["unused"]},
+		{"memory.available", s.Memory["available"], v["available"]},
+		{"memory.disk_caches", s.Memory["disk_caches"], v["disk_caches"]},
 		{"balloon.current", s.Balloon["current"], v["current"]},
 		{"balloon.maximum", s.Balloon["maximum"], v["maximum"]},
 	} {
@@ -134,6 +142,30 @@ func TestGuestOSStatsAPIMemory(t *testing.T) {
 		} else if *c.got != c.want {
 			t.Errorf("%s: %s = %d, libvirt says %d KiB", g, c.field, *c.got, c.want)
 		}
+	}
+	// The history keeps them too.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body = p.Get(t, "/api/v1.0/stats/"+uuid)
+		samples = nil
+		if err := json.Unmarshal([]byte(body), &samples); err != nil {
+			t.Fatalf("GET the history: %v: %s", err, body)
+		}
+		if n := len(samples[uuid]); n > 0 {
+			var null []string
+			for f, v := range samples[uuid][n-1].Memory {
+				if v == nil {
+					null = append(null, f)
+				}
+			}
+			if len(samples[uuid][n-1].Memory) == 10 && len(null) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the history's last sample has memory %v: %v null", g, samples[uuid][n-1].Memory, null)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -44,8 +44,10 @@ func fakeDomain(id byte, n uint64) domstats.Domain {
 func kept(d domstats.Domain) domstats.Domain {
 	out := domstats.Domain{
 		Name: d.Name, UUID: d.UUID, State: d.State, CPUTime: d.CPUTime, CPUUser: d.CPUUser, CPUSystem: d.CPUSystem,
-		Balloon: domstats.Balloon{Current: d.Balloon.Current, Maximum: d.Balloon.Maximum, RSS: d.Balloon.RSS, SwapIn: d.Balloon.SwapIn},
-		Nets:    d.Nets,
+		Balloon: domstats.Balloon{Current: d.Balloon.Current, Maximum: d.Balloon.Maximum, RSS: d.Balloon.RSS,
+			SwapIn: d.Balloon.SwapIn, SwapOut: d.Balloon.SwapOut, MajorFault: d.Balloon.MajorFault, MinorFault: d.Balloon.MinorFault,
+			Unused: d.Balloon.Unused, Available: d.Balloon.Available, Usable: d.Balloon.Usable, DiskCaches: d.Balloon.DiskCaches},
+		Nets: d.Nets,
 	}
 	for _, c := range d.VCPUs {
 		out.VCPUs = append(out.VCPUs, domstats.VCPU{State: c.State, Time: c.Time})
@@ -59,7 +61,8 @@ func kept(d domstats.Domain) domstats.Domain {
 
 func TestSampleRoundTrip(t *testing.T) {
 	d := fakeDomain(3, 12345)
-	d.Balloon.Usable = v(99) // not kept
+	d.Balloon.Usable = v(99)
+	d.Balloon.HugetlbPgalloc = v(7) // not kept
 	var s Sample
 	s.set(42, newLayout(&d), &d)
 	got := domstats.Domain{UUID: d.UUID}
