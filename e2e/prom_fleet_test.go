@@ -15,7 +15,7 @@ const fleetGuests = "vadv-fl"
 // servers.
 type fleetSite struct{ site, instance string }
 
-// TestPromFleet is the many-sites set-up of the README (Fleets), run with
+// TestPromFleet is the many-sites set-up of docs/operating.md (Fleets), run with
 // the shipped configs and real servers: two hypervisors (the real libvirtd
 // and a test-driver node, both with a domain vadv-fl1), each scraped by its
 // own site Prometheus (prometheus-fleet-site.yml), a global Prometheus

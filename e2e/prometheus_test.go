@@ -150,7 +150,7 @@ func labelValues(samples []promSample, label string) []string {
 }
 
 // TestPrometheusScrapesOverTLSWithBasicAuth is the secured deployment of
-// the README (Operating vAdvisor) end to end, with the shipped example web config and
+// docs/operating.md end to end, with the shipped example web config and
 // scrape config: Prometheus scrapes vadvisor over TLS with basic auth, and
 // the guests' series arrive in Prometheus; a job with the wrong password
 // gets nothing.
@@ -212,7 +212,7 @@ func TestPrometheusScrapesOverTLSWithBasicAuth(t *testing.T) {
 	}
 }
 
-// TestPrometheusFileSDFleet is the fleet set-up of the README (Operating vAdvisor): one
+// TestPrometheusFileSDFleet is the fleet set-up of docs/operating.md (Fleets): one
 // exporter per hypervisor, listed in file_sd target files. A host added to
 // a file is scraped without a Prometheus restart, with its labels, and the
 // shipped example target file is valid file_sd.

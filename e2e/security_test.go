@@ -163,7 +163,7 @@ func writeWebConfig(t testing.TB, dir, text string) string {
 	return path
 }
 
-// tlsAuthConfig is the secured deployment of the README (Operating vAdvisor): TLS and one
+// tlsAuthConfig is the secured deployment of docs/operating.md: TLS and one
 // bcrypt user.
 func tlsAuthConfig(t testing.TB, p *pki) string {
 	return fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s\n",
@@ -522,7 +522,7 @@ func TestSecurityExampleWebConfigs(t *testing.T) {
 }
 
 // The openssl commands of the secured-deployment walkthrough in
-// the README (Operating vAdvisor) give a certificate vadvisor serves and clients trust;
+// docs/operating.md give a certificate vadvisor serves and clients trust;
 // the web config names the files relative to itself.
 func TestSecurityOpenSSLWalkthrough(t *testing.T) {
 	dir := t.TempDir()

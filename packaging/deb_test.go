@@ -104,7 +104,7 @@ func TestDebPackages(t *testing.T) {
 			t.Errorf("%s holds\n  %v\nwant\n  %v", deb, files, debFiles)
 		}
 	}
-	// Errors fail; warnings are fixed or justified in README's development notes.
+	// Errors fail; warnings are fixed or justified in docs/development.md (Packaging notes).
 	debs, _ := filepath.Glob(filepath.Join(r.dist, "*.deb"))
 	out, err := exec.Command("lintian", append([]string{"--fail-on", "error"}, debs...)...).CombinedOutput()
 	if err != nil {

@@ -94,8 +94,8 @@ func TestOCIImageLayout(t *testing.T) {
 
 // The amd64 root file system, unpacked by umoci, runs as the image says
 // (entrypoint, user) in a root of its own that sees the host's libvirt
-// socket directory only through a read-only bind mount, as the README's run
-// line gives it to a container, and serves the real guests.
+// socket directory only through a read-only bind mount, as the README's
+// install line gives it to a container, and serves the real guests.
 func TestOCIImageRuns(t *testing.T) {
 	r := build(t)
 	guest := startGuest(t)
@@ -124,7 +124,7 @@ exec "$@"`
 }
 
 // podman loads the oci-archive and runs it on the host network with the
-// socket directory mounted read-only, as the README's run line does.
+// socket directory mounted read-only, as the README's install line does.
 func TestOCIImagePodman(t *testing.T) {
 	r := build(t)
 	guest := startGuest(t)
@@ -146,7 +146,7 @@ func TestOCIImagePodman(t *testing.T) {
 
 // ulimits keeps the container's limits within this process's hard limits:
 // podman asks the runtime for more by default, which fails without
-// CAP_SYS_RESOURCE (README, development notes). podman lowers its own hard
+// CAP_SYS_RESOURCE (docs/development.md, Packaging notes). podman lowers its own hard
 // process limit to 32768 before it starts the runtime.
 func ulimits(t *testing.T) []string {
 	t.Helper()
