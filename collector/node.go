@@ -17,8 +17,9 @@ import (
 func init() {
 	register(subCollector{
 		name: "node",
-		// On by default: two small calls per scrape (measured in the
-		// README); the host's size and layout are read every few minutes.
+		// On by default: two small calls per scrape (measured in
+		// docs/benchmarks.md); the host's size and layout are read every
+		// few minutes.
 		help:      "host capacity: CPUs, memory, free memory and huge pages per NUMA node",
 		defaultOn: true,
 		update:    updateNode,
