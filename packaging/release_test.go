@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -283,6 +284,38 @@ func untar(t *testing.T, file, dir string) []string {
 		}
 		if err := os.WriteFile(path, data, os.FileMode(h.Mode)); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// CHANGELOG.md, in the Prometheus projects' format, has an Unreleased
+// section for the changes to come and a dated section for the VERSION a
+// release is built as.
+func TestChangelog(t *testing.T) {
+	root := testbed.Root()
+	version, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := regexp.MustCompile(`(?m)^## (.*)$`).FindAllStringSubmatch(string(log), -1)
+	if len(sections) == 0 || sections[0][1] != "Unreleased" {
+		t.Errorf("CHANGELOG.md's first section is not ## Unreleased: %v", sections)
+	}
+	heading := regexp.MustCompile(`^` + regexp.QuoteMeta(strings.TrimSpace(string(version))) + ` / \d{4}-\d{2}-\d{2}$`)
+	found := false
+	for _, s := range sections {
+		found = found || heading.MatchString(s[1])
+	}
+	if !found {
+		t.Errorf("CHANGELOG.md has no section ## %s / YYYY-MM-DD for the VERSION", strings.TrimSpace(string(version)))
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.HasPrefix(line, "* ") && !regexp.MustCompile(`^\* \[(CHANGE|FEATURE|ENHANCEMENT|BUGFIX|SECURITY)\] `).MatchString(line) {
+			t.Errorf("CHANGELOG.md: %q lacks a [CHANGE], [FEATURE], [ENHANCEMENT] or [BUGFIX] tag", line)
 		}
 	}
 }
