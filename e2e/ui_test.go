@@ -186,6 +186,12 @@ func feedHas(vm, typ string) string {
 		`" && li.querySelector(".ev-` + typ + `")).length`
 }
 
+// memoryLegend lists the series of the VM view's memory chart.
+func memoryLegend(t *testing.T, p *page) []string {
+	t.Helper()
+	return eval[[]string](t, p, `[...document.querySelectorAll('#charts figure[data-chart="mem"] .u-legend .u-series .u-label')].map(e => e.textContent).slice(1)`) // the first is the time
+}
+
 // TestUI drives the page in a real browser against the real binary and
 // the test bed's guests.
 func TestUI(t *testing.T) {
@@ -299,6 +305,9 @@ func TestUI(t *testing.T) {
 			return coloured > 50;
 		}) && document.querySelectorAll("#charts canvas").length === 6`, 10*time.Second)
 		p.waitFor(t, "the definition", `document.querySelector("#spec-body").textContent.includes('"`+g+`"')`, 5*time.Second)
+		if labels := memoryLegend(t, p); strings.Join(labels, ",") != "balloon,RSS" {
+			t.Errorf("%s reports no guest memory, but its memory chart shows %v", g, labels)
+		}
 		p.screenshot(t, "ui-vm.png")
 		p.do(t, chromedp.Navigate(proc.URL("/ui/#/")))
 	}) {
@@ -333,6 +342,11 @@ func TestUI(t *testing.T) {
 			return bottom - top >= 6 * r;
 		})`, 30*time.Second)
 		t.Logf("charts moving %s after the VM view opened", took.Round(time.Millisecond))
+		// The guest reports its memory: what it has and uses beside balloon and RSS.
+		p.waitFor(t, "the guest's own memory in its chart", `(() => {
+			const labels = [...document.querySelectorAll('#charts figure[data-chart="mem"] .u-legend .u-series .u-label')].map(e => e.textContent);
+			return labels.includes("guest has") && labels.includes("guest uses");
+		})()`, 10*time.Second)
 		p.screenshot(t, "ui-vm-os.png")
 		p.do(t, chromedp.Navigate(proc.URL("/ui/#/")))
 	}) {

@@ -58,7 +58,7 @@
     const rate = (x, y) => x == null || y == null || y < x ? null : (y - x) / dt;
     const cpuA = a.s.cpu || {}, cpuB = b.s.cpu || {};
     // CPU times are milliseconds: ms per s / 10 = % of one host CPU.
-    const p = { t: b.t, cpu: null, vcpu: [], bal: null, rss: null, disk: {}, net: {} };
+    const p = { t: b.t, cpu: null, vcpu: [], bal: null, rss: null, gHas: null, gUses: null, disk: {}, net: {} };
     const c = rate(cpuA.usage && cpuA.usage.cpu_time, cpuB.usage && cpuB.usage.cpu_time);
     p.cpu = c == null ? null : c / 10;
     const before = new Map((cpuA.per_cpu_usage || []).map((v) => [v.index, v.vcpu_time]));
@@ -67,7 +67,12 @@
       p.vcpu[v.index] = r == null ? null : r / 10;
     }
     p.bal = b.s.balloon && b.s.balloon.current != null ? b.s.balloon.current * 1024 : null;
-    p.rss = b.s.memory && b.s.memory.rss != null ? b.s.memory.rss * 1024 : null;
+    const m = b.s.memory || {};
+    p.rss = m.rss != null ? m.rss * 1024 : null;
+    // What the guest has and uses, as it reports them (KiB): "available"
+    // is the memory it sees, "usable" what it could still use.
+    p.gHas = m.available != null ? m.available * 1024 : null;
+    p.gUses = m.available != null && m.usable != null ? (m.available - m.usable) * 1024 : null;
     const disks = new Map((a.s.diskio || []).map((d) => [d.name, d]));
     for (const d of b.s.diskio || []) {
       const o = disks.get(d.name) || {};
@@ -358,7 +363,12 @@
     { id: "cpu", title: "CPU % (100 = one host CPU)", fmt: pct,
       series: (p, out) => { out("total", p.cpu); p.vcpu.forEach((v, i) => out("vCPU " + i, v)); } },
     { id: "mem", title: "Memory", fmt: (v) => bytes(v),
-      series: (p, out) => { out("balloon", p.bal); out("RSS", p.rss); } },
+      series: (p, out) => {
+        out("balloon", p.bal); out("RSS", p.rss);
+        // Only guests that report their memory have these two.
+        if (p.gHas != null) out("guest has", p.gHas);
+        if (p.gUses != null) out("guest uses", p.gUses);
+      } },
     { id: "diskB", title: "Disk bytes/s", fmt: (v) => bytes(v, "/s"),
       series: (p, out) => { for (const [n, v] of Object.entries(p.disk)) { out(n + " read", v[0]); out(n + " write", v[1]); } } },
     { id: "diskOps", title: "Disk operations/s (IOPS)", fmt: (v) => count(v, "/s"),
