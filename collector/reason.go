@@ -10,9 +10,10 @@ import (
 
 // domainStateReason is part of the domain sub-collector: the reason comes
 // with the state in the bulk call's state group, at no extra cost.
-var domainStateReason = gauge(domainSubsystem, "state_reason",
+var domainStateReason = domainFamilies.gauge("state_reason",
 	"Why the domain is in its state, as libvirt names the reason for that state (paused: user, ioerror, watchdog, migration, ...; shut off: shutdown, destroyed, crashed, ...); always 1.",
-	"domain", "state", "reason")
+	"domain", "state", "reason").
+	from(domstats.Count, "state.state", "state.reason")
 
 // reasonNames are libvirt's reasons by state, each named as its
 // VIR_DOMAIN_<STATE>_<REASON> constant in lower case: what `virsh domstate
