@@ -37,66 +37,85 @@ import (
 
 func main() { os.Exit(run(os.Args[1:])) }
 
-func run(args []string) int {
+// flags are where the command line's values go when it is parsed.
+type flags struct {
+	metricsPath, libvirtURI, domInclude, domExclude, agentURI *string
+	noExporter                                                *bool
+	maxRequests, evMax, evBuffer                              *int
+	callTimeout, agentInterval, agentTimeout, scrapeMargin    *time.Duration
+	histInterval, histRetention, evRetention, evHeartbeat     *time.Duration
+	webConfig                                                 *web.FlagConfig
+	enabled                                                   *collector.Enabled
+	log                                                       *promslog.Config
+}
+
+// newApp is the command line: run parses it, and docs/flags.md is
+// generated from its model (TestDocsMatchCode).
+func newApp() (*kingpin.Application, *flags) {
 	app := kingpin.New("vadvisor", "VM monitoring agent for libvirt hosts: Prometheus metrics, per-second history and lifecycle events.")
-	var (
-		metricsPath   = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
-		noExporter    = app.Flag("web.disable-exporter-metrics", "Leave out the metrics about the exporter process itself (go_*, process_*).").Bool()
-		maxRequests   = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int()
-		libvirtURI    = app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String()
-		callTimeout   = durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s")
-		domInclude    = app.Flag("libvirt.domain-include", "Watch only the domains whose whole name this RE2 expression matches (default: all), in /metrics, the history, the specs, the UI and the events.").PlaceHolder("REGEX").String()
-		domExclude    = app.Flag("libvirt.domain-exclude", "Leave out the domains whose whole name this RE2 expression matches, everywhere --libvirt.domain-include applies.").PlaceHolder("REGEX").String()
-		agentURI      = app.Flag("collector.guest-agent.libvirt-uri", "libvirt URI of the guest-agent collector's own connection, which must be read-write: libvirt answers guest-agent calls on no other. A local URI without socket= uses the read-only socket, so the default names the read-write one.").Default("qemu:///system?socket=" + libvirtconn.ReadWriteSocket).String()
-		agentInterval = durationFlag(app, "collector.guest-agent.interval", "How often the guest-agent collector asks every running guest's agent, in the background; a scrape reads the last answers.", "60s")
-		agentTimeout  = durationFlag(app, "collector.guest-agent.timeout", "Upper bound of one call to a guest's agent.", "10s")
-		scrapeMargin  = durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms")
-		histInterval  = durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats; 0 turns the history off (only ?live=true readings are served).", "1s")
-		histRetention = durationFlag(app, "history.retention", "How long history samples are kept (retention / interval samples per VM).", "60s")
-		evRetention   = durationFlag(app, "events.retention", "How long lifecycle events are kept for /api/v1.0/events.", "24h")
-		evMax         = app.Flag("events.max-events", "Most lifecycle events kept; the oldest go first.").Default("100000").Int()
-		evHeartbeat   = durationFlag(app, "events.heartbeat", "Interval of the empty heartbeat line on an idle event stream.", "15s")
-		evBuffer      = app.Flag("events.stream-buffer", "Events a stream client may fall behind before it is disconnected.").Default("1000").Int()
-		webConfig     = webflag.AddFlags(app, ":8181")
-	)
-	enabled := collector.RegisterFlags(app)
-	promslogConfig := &promslog.Config{}
-	promslogflag.AddFlags(app, promslogConfig)
+	f := &flags{
+		metricsPath:   app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String(),
+		noExporter:    app.Flag("web.disable-exporter-metrics", "Leave out the metrics about the exporter process itself (go_*, process_*).").Bool(),
+		maxRequests:   app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").Default("40").Int(),
+		libvirtURI:    app.Flag("libvirt.uri", "libvirt URI to connect to. A local URI without socket= uses the read-only socket "+libvirtconn.ReadOnlySocket+".").Default("qemu:///system").String(),
+		callTimeout:   durationFlag(app, "libvirt.timeout", "Upper bound of any single libvirt call; a hung guest costs a scrape at most this much.", "3s"),
+		domInclude:    app.Flag("libvirt.domain-include", "Watch only the domains whose whole name this RE2 expression matches (default: all), in /metrics, the history, the specs, the UI and the events.").PlaceHolder("REGEX").String(),
+		domExclude:    app.Flag("libvirt.domain-exclude", "Leave out the domains whose whole name this RE2 expression matches, everywhere --libvirt.domain-include applies.").PlaceHolder("REGEX").String(),
+		agentURI:      app.Flag("collector.guest-agent.libvirt-uri", "libvirt URI of the guest-agent collector's own connection, which must be read-write: libvirt answers guest-agent calls on no other. A local URI without socket= uses the read-only socket, so the default names the read-write one.").Default("qemu:///system?socket=" + libvirtconn.ReadWriteSocket).String(),
+		agentInterval: durationFlag(app, "collector.guest-agent.interval", "How often the guest-agent collector asks every running guest's agent, in the background; a scrape reads the last answers.", "60s"),
+		agentTimeout:  durationFlag(app, "collector.guest-agent.timeout", "Upper bound of one call to a guest's agent.", "10s"),
+		scrapeMargin:  durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms"),
+		histInterval:  durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats; 0 turns the history off (only ?live=true readings are served).", "1s"),
+		histRetention: durationFlag(app, "history.retention", "How long history samples are kept (retention / interval samples per VM).", "60s"),
+		evRetention:   durationFlag(app, "events.retention", "How long lifecycle events are kept for /api/v1.0/events.", "24h"),
+		evMax:         app.Flag("events.max-events", "Most lifecycle events kept; the oldest go first.").Default("100000").Int(),
+		evHeartbeat:   durationFlag(app, "events.heartbeat", "Interval of the empty heartbeat line on an idle event stream.", "15s"),
+		evBuffer:      app.Flag("events.stream-buffer", "Events a stream client may fall behind before it is disconnected.").Default("1000").Int(),
+		webConfig:     webflag.AddFlags(app, ":8181"),
+		log:           &promslog.Config{},
+	}
+	f.enabled = collector.RegisterFlags(app)
+	promslogflag.AddFlags(app, f.log)
 	app.Version(version.Print("vadvisor"))
 	app.HelpFlag.Short('h')
+	return app, f
+}
+
+func run(args []string) int {
+	app, f := newApp()
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "vadvisor: %s\n", err)
 		return 2
 	}
-	logger := promslog.New(promslogConfig)
+	logger := promslog.New(f.log)
 	logger.Info("starting vadvisor", "version", version.Info())
 
-	conn, err := libvirtconn.New(*libvirtURI, *callTimeout, logger.With("component", "libvirt"))
+	conn, err := libvirtconn.New(*f.libvirtURI, *f.callTimeout, logger.With("component", "libvirt"))
 	if err != nil {
 		logger.Error("bad libvirt settings", "err", fmt.Errorf("--libvirt.uri: %w", err))
 		return 2
 	}
-	filter, err := libvirtconn.NewFilter("libvirt.domain-include", *domInclude, "libvirt.domain-exclude", *domExclude)
+	filter, err := libvirtconn.NewFilter("libvirt.domain-include", *f.domInclude, "libvirt.domain-exclude", *f.domExclude)
 	if err != nil {
 		logger.Error("bad domain filter", "err", err)
 		return 2
 	}
 	conn.SetFilter(filter)
 	// The guest-agent flags are checked whether the collector is on or not.
-	agentConn, err := libvirtconn.New(*agentURI, *callTimeout, logger.With("component", "libvirt-guest-agent"))
+	agentConn, err := libvirtconn.New(*f.agentURI, *f.callTimeout, logger.With("component", "libvirt-guest-agent"))
 	if err != nil {
 		err = fmt.Errorf("--collector.guest-agent.libvirt-uri: %w", err)
 	} else {
-		err = guestagent.CheckFlags(*agentInterval, *agentTimeout)
+		err = guestagent.CheckFlags(*f.agentInterval, *f.agentTimeout)
 	}
 	if err != nil {
 		logger.Error("bad guest-agent settings", "err", err)
 		return 2
 	}
 	var agents *guestagent.Agents
-	if enabled.GuestAgentOn() {
+	if f.enabled.GuestAgentOn() {
 		agentConn.SetFilter(filter)
-		if agents, err = guestagent.New(agentConn, *agentInterval, *agentTimeout, logger.With("component", "guest-agent")); err != nil {
+		if agents, err = guestagent.New(agentConn, *f.agentInterval, *f.agentTimeout, logger.With("component", "guest-agent")); err != nil {
 			logger.Error("bad guest-agent settings", "err", err)
 			return 2
 		}
@@ -106,21 +125,21 @@ func run(args []string) int {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(versioncollector.NewCollector("vadvisor"))
-	if !*noExporter {
+	if !*f.noExporter {
 		registry.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	}
 	// One reader for the scrapes and the history, so that their libvirt
 	// readings never collide; it reads what either needs.
-	reader := domstats.NewReader(conn, enabled.StatsGroups())
+	reader := domstats.NewReader(conn, f.enabled.StatsGroups())
 	// One cache of parsed domain definitions for the collector and the API.
 	defs := domxml.New(conn)
-	metrics := collector.New(conn, reader, defs, enabled, logger.With("component", "collector"))
+	metrics := collector.New(conn, reader, defs, f.enabled, logger.With("component", "collector"))
 	if agents != nil {
 		metrics.WithGuestAgents(agents)
 	}
 	var hist *history.History // nil: the history is off
-	if *histInterval != 0 {
-		hist, err = history.New(reader, *histInterval, *histRetention, logger.With("component", "history"))
+	if *f.histInterval != 0 {
+		hist, err = history.New(reader, *f.histInterval, *f.histRetention, logger.With("component", "history"))
 		if err != nil {
 			logger.Error("bad history settings", "err", err)
 			return 2
@@ -129,7 +148,7 @@ func run(args []string) int {
 	} else {
 		logger.Info("the history is off (--history.interval=0): /api/v1.0/stats serves ?live=true readings only")
 	}
-	store, err := events.NewStore(*evRetention, *evMax)
+	store, err := events.NewStore(*f.evRetention, *f.evMax)
 	if err != nil {
 		logger.Error("bad event settings", "err", err)
 		return 2
@@ -138,30 +157,30 @@ func run(args []string) int {
 	registry.MustRegister(store, subscriber)
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, metricshttp.Handler(registry, metrics.Gatherer,
-		metricshttp.Options{MaxRequests: *maxRequests, TimeoutOffset: *scrapeMargin}, logger))
+	mux.Handle(*f.metricsPath, metricshttp.Handler(registry, metrics.Gatherer,
+		metricshttp.Options{MaxRequests: *f.maxRequests, TimeoutOffset: *f.scrapeMargin}, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
 	api.NewHost(conn, reader, hist).Register(mux)
 	api.NewSpecs(conn, defs, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.
-	eventsAPI, err := api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *evHeartbeat, StreamBuffer: *evBuffer}, logger.With("component", "api"))
+	eventsAPI, err := api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *f.evHeartbeat, StreamBuffer: *f.evBuffer}, logger.With("component", "api"))
 	if err != nil {
 		logger.Error("bad event settings", "err", err)
 		return 2
 	}
 	eventsAPI.Register(mux)
-	ui.Register(mux, *metricsPath)
+	ui.Register(mux, *f.metricsPath)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	links := []web.LandingLinks{
-		{Address: *metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
+		{Address: *f.metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
 		{Address: "/api/v1.0/stats/", Text: "Stats", Description: statsDescription(hist)},
 		{Address: "/api/v1.0/host", Text: "Host", Description: "libvirt's reachability, the domain count and the history's settings (JSON), without a libvirt call"},
 		{Address: "/api/v1.0/specs/", Text: "Specs", Description: "Domain definitions (JSON)"},
 		{Address: "/api/v1.0/events?all_events=true", Text: "Events", Description: "VM lifecycle events (NDJSON); ?stream=true to follow"},
 		{Address: ui.Path, Text: "Web UI", Description: "Live view of the host: VMs, per-second charts, events"},
 	}
-	if *metricsPath != "/" {
+	if *f.metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "vAdvisor",
 			Description: "VM monitoring agent for libvirt hosts (" + conn.URI() + ")",
@@ -189,7 +208,7 @@ func run(args []string) int {
 		running.Go(func() { agents.Run(ctx) })
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(server, webConfig, logger) }()
+	go func() { serveErr <- web.ListenAndServe(server, f.webConfig, logger) }()
 
 	code := 0
 	select {

@@ -8,7 +8,7 @@ import (
 
 func init() {
 	register(subCollector{
-		name:      "block",
+		name:      blockFamilies.collector,
 		help:      "per-disk I/O counters, sizes and disk facts",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsBlock,
@@ -17,14 +17,15 @@ func init() {
 	})
 }
 
-// blockSubsystem names this file's metrics: libvirt_domain_block_stats_*.
-const blockSubsystem = "domain_block_stats"
+// blockFamilies are this file's: libvirt_domain_block_stats_*.
+var blockFamilies = group{namespace: namespace, subsystem: "domain_block_stats", collector: "block"}
 
 var (
-	blockInfo = gauge(blockSubsystem, "info", "Facts about a disk from the domain definition.",
+	blockInfo = blockFamilies.gauge("info", "Facts about a disk from the domain definition.",
 		"domain", "target_device", "disk_type", "target_bus", "driver_name", "driver_type", "driver_cache", "driver_discard",
-		"serial", "source_file", "source_protocol")
-	blockStats = fieldMetrics(blockSubsystem, domstats.BlockFields, "domain", "target_device")
+		"serial", "source_file", "source_protocol").
+		from(domstats.Count, "<disk>")
+	blockStats = fieldMetrics(blockFamilies, "block.<n>.", domstats.BlockFields, "domain", "target_device")
 )
 
 func updateBlock(s *scrape) error {

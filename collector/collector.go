@@ -77,6 +77,21 @@ func RegisterFlags(app *kingpin.Application) *Enabled {
 	return e
 }
 
+// SubCollector is what docs/metrics.md says of a sub-collector.
+type SubCollector struct {
+	Name, Help string
+	DefaultOn  bool
+}
+
+// SubCollectors are the sub-collectors, in the order of their flags.
+func SubCollectors() []SubCollector {
+	out := make([]SubCollector, len(subCollectors))
+	for i, c := range subCollectors {
+		out[i] = SubCollector{c.name, c.help, c.defaultOn}
+	}
+	return out
+}
+
 // Defaults is the set of sub-collectors that are on by default.
 func Defaults() *Enabled {
 	e := &Enabled{flags: map[string]*bool{}}
@@ -144,13 +159,19 @@ func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, en
 	}
 }
 
+// Every scrape exports these families, whichever sub-collectors are on:
+// libvirt_* and, of the exporter's own figures of the scrape, vadvisor_*.
 var (
-	upMetric      = gauge("", "up", "Whether libvirt could be reached (1) or not (0).")
-	domainsMetric = gauge("", "domains", "Number of domains, running or not.")
-	// The exporter's own figures of the scrape.
-	scrapeDurationMetric = newMetric(prometheus.BuildFQName("vadvisor", "scrape", "collector_duration_seconds"), "Time a sub-collector took in this scrape.", prometheus.GaugeValue, "collector")
-	scrapeSuccessMetric  = newMetric(prometheus.BuildFQName("vadvisor", "scrape", "collector_success"), "Whether a sub-collector succeeded in this scrape.", prometheus.GaugeValue, "collector")
-	readDurationMetric   = newMetric(prometheus.BuildFQName("vadvisor", "bulk_stats", "duration_seconds"), "Time the bulk stats reading of this scrape took.", prometheus.GaugeValue)
+	scrapeFamilies = group{namespace: namespace}
+	ownFamilies    = group{namespace: "vadvisor"}
+
+	upMetric      = scrapeFamilies.gauge("up", "Whether libvirt could be reached (1) or not (0).")
+	domainsMetric = scrapeFamilies.gauge("domains",
+		"Number of domains, running or not.").
+		from(domstats.Count, "virConnectGetAllDomainStats")
+	scrapeDurationMetric = ownFamilies.gauge("scrape_collector_duration_seconds", "Time a sub-collector took in this scrape.", "collector")
+	scrapeSuccessMetric  = ownFamilies.gauge("scrape_collector_success", "Whether a sub-collector succeeded in this scrape.", "collector")
+	readDurationMetric   = ownFamilies.gauge("bulk_stats_duration_seconds", "Time the bulk stats reading of this scrape took.")
 )
 
 // WithContext returns the collector for one scrape, bounded by ctx.

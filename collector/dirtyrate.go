@@ -8,17 +8,17 @@ import (
 
 func init() {
 	register(subCollector{
-		name:   "dirtyrate",
+		name:   dirtyRateFamilies.collector,
 		help:   "memory dirty rate, once measured with virsh domdirtyrate-calc",
 		groups: libvirt.DomainStatsDirtyrate,
 		update: updateDirtyRate,
 	})
 }
 
-// dirtyRateSubsystem names this file's metrics: libvirt_domain_dirty_rate_*.
-const dirtyRateSubsystem = "domain_dirty_rate"
+// dirtyRateFamilies are this file's: libvirt_domain_dirty_rate_*.
+var dirtyRateFamilies = group{namespace: namespace, subsystem: "domain_dirty_rate", collector: "dirtyrate"}
 
-var dirtyRateStats = fieldMetrics(dirtyRateSubsystem, domstats.DirtyRateFields, "domain")
+var dirtyRateStats = fieldMetrics(dirtyRateFamilies, "dirtyrate.", domstats.DirtyRateFields, "domain")
 
 func updateDirtyRate(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
@@ -26,7 +26,7 @@ func updateDirtyRate(s *scrape) error {
 			if m.at(d) != &d.DirtyRate.CalcStatus && d.DirtyRate.CalcStartTime.V == 0 {
 				continue // never measured: there is no rate
 			}
-			m.send(s.ch, *m.at(d), m.perUnit, d.Name)
+			m.send(s.ch, *m.at(d), d.Name)
 		}
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 func init() {
 	register(subCollector{
-		name:      "domain",
+		name:      domainFamilies.collector,
 		help:      "domain info, state, CPU time (total, user, system), memory and vCPU count",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon | libvirt.DomainStatsVCPU,
@@ -17,26 +17,32 @@ func init() {
 	})
 }
 
-// domainSubsystem names this file's metrics: libvirt_domain_*.
-const domainSubsystem = "domain"
+// domainFamilies are this file's and reason.go's: libvirt_domain_*.
+var domainFamilies = group{namespace: namespace, subsystem: "domain", collector: "domain"}
 
 var (
-	domainInfo = gauge(domainSubsystem, "info",
+	domainInfo = domainFamilies.gauge("info",
 		"Static facts about a domain; the uuid is the key of the REST API.",
-		"domain", "uuid", "os_type", "os_type_arch", "os_type_machine")
-	domainState = gauge(domainSubsystem, "info_state",
+		"domain", "uuid", "os_type", "os_type_arch", "os_type_machine").
+		from(domstats.Count, "<uuid>", "<os><type>")
+	domainState = domainFamilies.gauge("info_state",
 		"Domain state: 0 no state, 1 running, 2 blocked, 3 paused, 4 shutting down, 5 shut off, 6 crashed, 7 pm-suspended.",
-		"domain", "state_desc")
-	domainMaxMemory = gauge(domainSubsystem, "info_maximum_memory_bytes",
-		"Maximum memory of a running domain.", "domain")
-	domainMemory = gauge(domainSubsystem, "info_memory_usage_bytes",
-		"Memory currently given to a running domain (balloon size).", "domain")
-	domainVCPUs = gauge(domainSubsystem, "info_virtual_cpus",
-		"Number of virtual CPUs of a running domain.", "domain")
-	domainCPU      = fieldMetrics(domainSubsystem, domstats.CPUFields, "domain")
-	domainTimedOut = gauge(domainSubsystem, "timed_out",
+		"domain", "state_desc").
+		from(domstats.Count, "state.state")
+	domainMaxMemory = domainFamilies.gauge("info_maximum_memory_bytes",
+		"Maximum memory of a running domain.", "domain").
+		from(domstats.KiB, "balloon.maximum")
+	domainMemory = domainFamilies.gauge("info_memory_usage_bytes",
+		"Memory currently given to a running domain (balloon size).", "domain").
+		from(domstats.KiB, "balloon.current")
+	domainVCPUs = domainFamilies.gauge("info_virtual_cpus",
+		"Number of virtual CPUs of a running domain.", "domain").
+		from(domstats.Count, "vcpu.current")
+	domainCPU      = fieldMetrics(domainFamilies, "cpu.", domstats.CPUFields, "domain")
+	domainTimedOut = domainFamilies.gauge("timed_out",
 		"1 if libvirt could not give the domain's monitor-backed statistics in time (e.g. a hung guest); those series are then absent, never 0.",
-		"domain")
+		"domain").
+		from(domstats.Count, "virConnectGetAllDomainStats")
 )
 
 var stateNames = map[uint64]string{
@@ -67,15 +73,15 @@ func updateDomain(s *scrape) error {
 			if !ok {
 				name = "unknown"
 			}
-			domainState.send(s.ch, d.State, 1, d.Name, name)
+			domainState.send(s.ch, d.State, d.Name, name)
 			sendStateReason(s, d, name)
 		}
 		if !d.Active() {
 			continue // a shut-off domain has no live figures
 		}
-		domainMaxMemory.send(s.ch, d.Balloon.Maximum, kibibytes, d.Name)
-		domainMemory.send(s.ch, d.Balloon.Current, kibibytes, d.Name)
-		domainVCPUs.send(s.ch, d.VCPUCurrent, 1, d.Name)
+		domainMaxMemory.send(s.ch, d.Balloon.Maximum, d.Name)
+		domainMemory.send(s.ch, d.Balloon.Current, d.Name)
+		domainVCPUs.send(s.ch, d.VCPUCurrent, d.Name)
 		sendFields(s.ch, domainCPU, d, d.Name)
 		domainTimedOut.sendFloat(s.ch, boolFloat(d.Incomplete), d.Name)
 	}

@@ -21,21 +21,32 @@ func init() {
 	})
 }
 
-const guestSubsystem = "domain_guest"
+// guestFamilies are this file's: libvirt_domain_guest_*.
+var guestFamilies = group{namespace: namespace, subsystem: "domain_guest", collector: guestAgentName}
+
+// guestFilesystem names a field of a filesystem of the guest as libvirt
+// does: fs.<n>.used-bytes.
+func guestFilesystem(suffix string) string { return libvirt.DomainGuestInfoFsPrefix + "<n>" + suffix }
 
 var (
-	guestAgentUp = gauge(guestSubsystem, "agent_up",
-		"Whether the guest agent answered at the last refresh (1) or not (0), for a running domain.", "domain")
-	guestInfo = gauge(guestSubsystem, "info",
+	guestAgentUp = guestFamilies.gauge("agent_up",
+		"Whether the guest agent answered at the last refresh (1) or not (0), for a running domain.", "domain").
+		from(domstats.Count, "virDomainGetGuestInfo")
+	guestInfo = guestFamilies.gauge("info",
 		"The guest's operating system and host name as its agent reports them; always 1.",
-		"domain", "os_id", "os_version_id", "kernel_release", "hostname")
-	guestUsers = gauge(guestSubsystem, "users",
-		"Users logged in to the guest.", "domain")
+		"domain", "os_id", "os_version_id", "kernel_release", "hostname").
+		from(domstats.Count, libvirt.DomainGuestInfoOsID, libvirt.DomainGuestInfoOsVersionID,
+			libvirt.DomainGuestInfoOsKernelRelease, libvirt.DomainGuestInfoHostnameHostname)
+	guestUsers = guestFamilies.gauge("users",
+		"Users logged in to the guest.", "domain").
+		from(domstats.Count, libvirt.DomainGuestInfoUserCount)
 	guestFilesystemLabels = []string{"domain", "mountpoint", "fstype", "device"}
-	guestFilesystemSize   = gauge(guestSubsystem, "filesystem_size_bytes",
-		"Size of a filesystem mounted in the guest.", guestFilesystemLabels...)
-	guestFilesystemUsed = gauge(guestSubsystem, "filesystem_used_bytes",
-		"Bytes used on a filesystem mounted in the guest.", guestFilesystemLabels...)
+	guestFilesystemSize   = guestFamilies.gauge("filesystem_size_bytes",
+		"Size of a filesystem mounted in the guest.", guestFilesystemLabels...).
+		from(domstats.Count, guestFilesystem(libvirt.DomainGuestInfoFsSuffixTotalBytes))
+	guestFilesystemUsed = guestFamilies.gauge("filesystem_used_bytes",
+		"Bytes used on a filesystem mounted in the guest.", guestFilesystemLabels...).
+		from(domstats.Count, guestFilesystem(libvirt.DomainGuestInfoFsSuffixUsedBytes))
 )
 
 // guestAgents is what the sub-collector reads: *guestagent.Agents.
@@ -69,7 +80,7 @@ func updateGuestAgent(s *scrape) error {
 		}
 		guestAgentUp.sendFloat(s.ch, 1, d.Name)
 		guestInfo.sendFloat(s.ch, 1, d.Name, info.OSID, info.OSVersionID, info.KernelRelease, info.Hostname)
-		guestUsers.send(s.ch, info.Users, 1, d.Name)
+		guestUsers.send(s.ch, info.Users, d.Name)
 		seen := make(map[[3]string]bool, len(info.Filesystems))
 		for _, fs := range info.Filesystems {
 			// Two entries with one label set (the same device mounted
@@ -80,8 +91,8 @@ func updateGuestAgent(s *scrape) error {
 				continue
 			}
 			seen[key] = true
-			guestFilesystemSize.send(s.ch, fs.Size, 1, d.Name, fs.Mountpoint, fs.Type, fs.Device)
-			guestFilesystemUsed.send(s.ch, fs.Used, 1, d.Name, fs.Mountpoint, fs.Type, fs.Device)
+			guestFilesystemSize.send(s.ch, fs.Size, d.Name, fs.Mountpoint, fs.Type, fs.Device)
+			guestFilesystemUsed.send(s.ch, fs.Used, d.Name, fs.Mountpoint, fs.Type, fs.Device)
 		}
 	})
 	if err != nil {

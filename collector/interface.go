@@ -8,7 +8,7 @@ import (
 
 func init() {
 	register(subCollector{
-		name:      "interface",
+		name:      ifaceFamilies.collector,
 		help:      "per-interface network counters and interface facts",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsInterface,
@@ -17,13 +17,14 @@ func init() {
 	})
 }
 
-// ifaceSubsystem names this file's metrics: libvirt_domain_interface_stats_*.
-const ifaceSubsystem = "domain_interface_stats"
+// ifaceFamilies are this file's: libvirt_domain_interface_stats_*.
+var ifaceFamilies = group{namespace: namespace, subsystem: "domain_interface_stats", collector: "interface"}
 
 var (
-	ifaceInfo = gauge(ifaceSubsystem, "info", "Facts about a network interface from the domain definition.",
-		"domain", "target_device", "interface_type", "source_bridge", "mac_address", "model_type", "mtu_size")
-	ifaceStats = fieldMetrics(ifaceSubsystem, domstats.NetFields, "domain", "target_device")
+	ifaceInfo = ifaceFamilies.gauge("info", "Facts about a network interface from the domain definition.",
+		"domain", "target_device", "interface_type", "source_bridge", "mac_address", "model_type", "mtu_size").
+		from(domstats.Count, "<interface>")
+	ifaceStats = fieldMetrics(ifaceFamilies, "net.<n>.", domstats.NetFields, "domain", "target_device")
 )
 
 func updateInterface(s *scrape) error {

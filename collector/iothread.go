@@ -10,7 +10,7 @@ import (
 
 func init() {
 	register(subCollector{
-		name: "iothread",
+		name: iothreadFamilies.collector,
 		// Off by default: it costs libvirtd a monitor call per running
 		// domain (about 7% of a scrape), and few domains define IOThreads.
 		help:   "IOThread polling settings of domains that define IOThreads",
@@ -19,10 +19,10 @@ func init() {
 	})
 }
 
-// iothreadSubsystem names this file's metrics: libvirt_domain_iothread_*.
-const iothreadSubsystem = "domain_iothread"
+// iothreadFamilies are this file's: libvirt_domain_iothread_*.
+var iothreadFamilies = group{namespace: namespace, subsystem: "domain_iothread", collector: "iothread"}
 
-var iothreadStats = fieldMetrics(iothreadSubsystem, domstats.IOThreadFields, "domain", "iothread")
+var iothreadStats = fieldMetrics(iothreadFamilies, "iothread.<id>.", domstats.IOThreadFields, "domain", "iothread")
 
 func updateIOThread(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {

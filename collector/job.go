@@ -12,20 +12,26 @@ import (
 
 func init() {
 	register(subCollector{
-		name:   "job",
+		name:   jobFamilies.collector,
 		help:   "progress of domain jobs such as migrations and dumps (one call per running domain)",
 		update: updateJob,
 	})
 }
 
-// jobSubsystem names this file's metrics: libvirt_domain_job_info_*.
-const jobSubsystem = "domain_job_info"
+// jobFamilies are this file's: libvirt_domain_job_info_*.
+var jobFamilies = group{namespace: namespace, subsystem: "domain_job_info", collector: "job"}
 
 var (
-	jobType          = gauge(jobSubsystem, "type", "Job type: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled.", "domain")
-	jobTimeElapsed   = gauge(jobSubsystem, "time_elapsed_seconds", "Time since the job started.", "domain")
-	jobTimeRemaining = gauge(jobSubsystem, "time_remaining_seconds", "Estimated time until the job ends.", "domain")
-	jobBytes         = map[string]metric{}
+	jobType = jobFamilies.gauge("type",
+		"Job type: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled.", "domain").
+		from(domstats.Count, "virDomainGetJobStats")
+	jobTimeElapsed = jobFamilies.gauge("time_elapsed_seconds",
+		"Time since the job started.", "domain").
+		from(domstats.Milliseconds, libvirt.DomainJobTimeElapsed)
+	jobTimeRemaining = jobFamilies.gauge("time_remaining_seconds",
+		"Estimated time until the job ends.", "domain").
+		from(domstats.Milliseconds, libvirt.DomainJobTimeRemaining)
+	jobBytes = map[string]metric{}
 )
 
 // jobByteFields maps libvirt's job statistics to the inovex names: libvirt
@@ -38,7 +44,8 @@ var jobByteFields = map[string]string{
 
 func init() {
 	for field, name := range jobByteFields {
-		jobBytes[field] = gauge(jobSubsystem, name+"_bytes", "Job progress: "+name+" in bytes.", "domain")
+		jobBytes[field] = jobFamilies.gauge(name+"_bytes", "Job progress: "+name+" in bytes.", "domain").
+			from(domstats.Count, field)
 	}
 }
 
@@ -78,9 +85,9 @@ func sendJob(ch chan<- prometheus.Metric, domain string, typ int32, params []lib
 	if typ == int32(libvirt.DomainJobNone) {
 		return
 	}
-	jobTimeElapsed.send(ch, domstats.Param(params, "time_elapsed"), milliseconds, domain)
-	jobTimeRemaining.send(ch, domstats.Param(params, "time_remaining"), milliseconds, domain)
+	jobTimeElapsed.send(ch, domstats.Param(params, libvirt.DomainJobTimeElapsed), domain)
+	jobTimeRemaining.send(ch, domstats.Param(params, libvirt.DomainJobTimeRemaining), domain)
 	for _, field := range sortedKeys(jobByteFields) {
-		jobBytes[field].send(ch, domstats.Param(params, field), 1, domain)
+		jobBytes[field].send(ch, domstats.Param(params, field), domain)
 	}
 }

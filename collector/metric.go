@@ -2,6 +2,8 @@ package collector
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -9,45 +11,87 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 )
 
-// metric is one family: its descriptor and value type.
+// metric is one family: its descriptor, its value type, and how many of
+// the unit libvirt gives its values in make one base unit.
 type metric struct {
-	desc *prometheus.Desc
-	typ  prometheus.ValueType
+	desc    *prometheus.Desc
+	typ     prometheus.ValueType
+	perUnit float64
 }
 
-// gauge declares the gauge libvirt_<subsystem>_<name>.
-func gauge(subsystem, name, help string, labels ...string) metric {
-	return newMetric(prometheus.BuildFQName(namespace, subsystem, name), help, prometheus.GaugeValue, labels...)
+// A group declares the families of one file: their names begin with its
+// namespace and subsystem, and its sub-collector exports them (every
+// scrape exports those of the group without one).
+type group struct {
+	namespace, subsystem string
+	collector            string
 }
 
-// counter declares the counter libvirt_<subsystem>_<name>.
-func counter(subsystem, name, help string, labels ...string) metric {
-	return newMetric(prometheus.BuildFQName(namespace, subsystem, name), help, prometheus.CounterValue, labels...)
+// gauge declares the gauge <namespace>_<subsystem>_<name>.
+func (g group) gauge(name, help string, labels ...string) metric {
+	return g.newMetric(name, help, prometheus.GaugeValue, labels...)
 }
 
-// families holds the name, help and type of every metric of the package,
-// by descriptor (client_golang keeps them to itself): gather builds a
-// scrape's families from them, and Describe sends their descriptors.
-var families = map[*prometheus.Desc]*dto.MetricFamily{}
+// counter declares the counter <namespace>_<subsystem>_<name>.
+func (g group) counter(name, help string, labels ...string) metric {
+	return g.newMetric(name, help, prometheus.CounterValue, labels...)
+}
 
-func newMetric(fqName, help string, typ prometheus.ValueType, labels ...string) metric {
-	m := metric{prometheus.NewDesc(fqName, help, labels, nil), typ}
-	family := dto.MetricType_GAUGE
+// family is all that is declared of a family: its name, help and type,
+// which gather gives each scrape's series, and what docs/metrics.md says
+// of it besides.
+type family struct {
+	*dto.MetricFamily
+	labels    []string
+	collector string   // the sub-collector that exports it; "" for every scrape
+	sources   []string // libvirt's names of what it exports; none: vAdvisor's own figure
+	unit      domstats.Unit
+}
+
+// families holds every family of the package, by descriptor
+// (client_golang keeps a descriptor's contents to itself): gather builds
+// a scrape's families from them, Describe sends their descriptors, and
+// Families documents them.
+var families = map[*prometheus.Desc]*family{}
+
+func (g group) newMetric(name, help string, typ prometheus.ValueType, labels ...string) metric {
+	fqName := prometheus.BuildFQName(g.namespace, g.subsystem, name)
+	m := metric{prometheus.NewDesc(fqName, help, labels, nil), typ, 1}
+	kind := dto.MetricType_GAUGE
 	if typ == prometheus.CounterValue {
-		family = dto.MetricType_COUNTER
+		kind = dto.MetricType_COUNTER
 	}
-	families[m.desc] = &dto.MetricFamily{Name: &fqName, Help: &help, Type: &family}
+	families[m.desc] = &family{
+		MetricFamily: &dto.MetricFamily{Name: &fqName, Help: &help, Type: &kind},
+		labels:       labels,
+		collector:    g.collector,
+	}
 	return m
 }
 
-// send exports v in base units (v / perUnit), but only if libvirt
-// returned it.
-func (m metric) send(ch chan<- prometheus.Metric, v domstats.Value, perUnit float64, labels ...string) {
+// from says where libvirt gives the family's values (the fields of a
+// stats group, or the calls) and in which unit; send converts that unit
+// into the base unit.
+func (m metric) from(unit domstats.Unit, sources ...string) metric {
+	f := families[m.desc]
+	per, ok := perUnit[unit]
+	if !ok {
+		panic(fmt.Sprintf("collector: %s has a unit (%d) with no conversion", f.GetName(), unit))
+	}
+	f.sources, f.unit = sources, unit
+	m.perUnit = per
+	return m
+}
+
+// send exports v in base units, but only if libvirt returned it.
+func (m metric) send(ch chan<- prometheus.Metric, v domstats.Value, labels ...string) {
 	if v.OK {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(v.V)/perUnit, labels...)
+		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(v.V)/m.perUnit, labels...)
 	}
 }
 
+// sendFloat exports v as it is: a figure vAdvisor made, or one already
+// in base units.
 func (m metric) sendFloat(ch chan<- prometheus.Metric, v float64, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v, labels...)
 }
@@ -56,27 +100,24 @@ func (m metric) sendFloat(ch chan<- prometheus.Metric, v float64, labels ...stri
 // with a metric name).
 type fieldMetric[T any] struct {
 	metric
-	at      func(*T) *domstats.Value
-	perUnit float64
+	at func(*T) *domstats.Value
 }
 
-// fieldMetrics declares libvirt_<subsystem>_<name> for each field of fs
-// with a metric name, with the given labels.
-func fieldMetrics[T any](subsystem string, fs []domstats.Field[T], labels ...string) []fieldMetric[T] {
+// fieldMetrics declares a family in g for each field of fs with a metric
+// name, with the given labels; prefix begins libvirt's names of the fields
+// (balloon. for balloon.rss, block.<n>. for a disk's).
+func fieldMetrics[T any](g group, prefix string, fs []domstats.Field[T], labels ...string) []fieldMetric[T] {
 	var ms []fieldMetric[T]
 	for _, f := range fs {
 		if f.Metric == "" {
 			continue
 		}
-		declare := gauge
+		declare := g.gauge
 		if f.Kind == domstats.Counter {
-			declare = counter
+			declare = g.counter
 		}
-		per, ok := perUnit[f.Unit]
-		if !ok {
-			panic(fmt.Sprintf("collector: %s has a unit (%d) with no conversion", f.Metric, f.Unit))
-		}
-		ms = append(ms, fieldMetric[T]{declare(subsystem, f.Metric, f.Help, labels...), f.At, per})
+		m := declare(f.Metric, f.Help, labels...).from(f.Unit, prefix+f.Key)
+		ms = append(ms, fieldMetric[T]{m, f.At})
 	}
 	return ms
 }
@@ -84,17 +125,18 @@ func fieldMetrics[T any](subsystem string, fs []domstats.Field[T], labels ...str
 // sendFields exports t's fields that libvirt returned, in base units.
 func sendFields[T any](ch chan<- prometheus.Metric, ms []fieldMetric[T], t *T, labels ...string) {
 	for _, m := range ms {
-		m.send(ch, *m.at(t), m.perUnit, labels...)
+		m.send(ch, *m.at(t), labels...)
 	}
 }
 
 // perUnit is how many of each of libvirt's units make one base unit.
 var perUnit = map[domstats.Unit]float64{
-	domstats.Count:       1,
-	domstats.Seconds:     1,
-	domstats.Nanoseconds: nanoseconds,
-	domstats.KiB:         kibibytes,
-	domstats.MiB:         mebibytes,
+	domstats.Count:        1,
+	domstats.Seconds:      1,
+	domstats.Nanoseconds:  nanoseconds,
+	domstats.Milliseconds: milliseconds,
+	domstats.KiB:          kibibytes,
+	domstats.MiB:          mebibytes,
 }
 
 // How many of libvirt's units make one base unit (divisors that keep whole
@@ -105,3 +147,31 @@ const (
 	kibibytes    = 1.0 / 1024
 	mebibytes    = 1.0 / (1 << 20)
 )
+
+// Family is what docs/metrics.md says of a family.
+type Family struct {
+	Name, Help string
+	Type       dto.MetricType
+	Labels     []string
+	// Collector is the sub-collector that exports it; "" for every scrape.
+	Collector string
+	// Sources are libvirt's names of what it exports (stats fields, calls,
+	// elements of the domain XML); none for a figure of vAdvisor's own.
+	Sources []string
+	// Unit is libvirt's unit of the sources, which the family exports in
+	// the base unit.
+	Unit domstats.Unit
+}
+
+// Families are the collector's families, by name.
+func Families() []Family {
+	out := make([]Family, 0, len(families))
+	for _, f := range families {
+		out = append(out, Family{
+			Name: f.GetName(), Help: f.GetHelp(), Type: f.GetType(),
+			Labels: f.labels, Collector: f.collector, Sources: f.sources, Unit: f.unit,
+		})
+	}
+	slices.SortFunc(out, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}

@@ -11,12 +11,13 @@ import (
 	"github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 func init() {
 	register(subCollector{
-		name: "node",
+		name: nodeFamilies.collector,
 		// On by default: two small calls per scrape (measured in
 		// docs/benchmarks.md); the host's size and layout are read every
 		// few minutes.
@@ -26,14 +27,22 @@ func init() {
 	})
 }
 
-// nodeSubsystem names this file's metrics: libvirt_node_*.
-const nodeSubsystem = "node"
+// nodeFamilies are this file's: libvirt_node_*.
+var nodeFamilies = group{namespace: namespace, subsystem: "node", collector: "node"}
 
 var (
-	nodeCPUs           = gauge(nodeSubsystem, "cpus", "Number of logical CPUs of the host.")
-	nodeMemory         = gauge(nodeSubsystem, "memory_bytes", "Memory of the host.")
-	nodeNUMAFreeMemory = gauge(nodeSubsystem, "numa_free_memory_bytes", "Free memory of a NUMA node of the host.", "numa_node")
-	nodeHugePagesFree  = gauge(nodeSubsystem, "hugepages_free", "Free huge pages of a size on a NUMA node of the host.", "numa_node", "size_bytes")
+	nodeCPUs = nodeFamilies.gauge("cpus",
+		"Number of logical CPUs of the host.").
+		from(domstats.Count, "virNodeGetInfo")
+	nodeMemory = nodeFamilies.gauge("memory_bytes",
+		"Memory of the host.").
+		from(domstats.KiB, "virNodeGetInfo")
+	nodeNUMAFreeMemory = nodeFamilies.gauge("numa_free_memory_bytes",
+		"Free memory of a NUMA node of the host.", "numa_node").
+		from(domstats.Count, "virNodeGetCellsFreeMemory")
+	nodeHugePagesFree = nodeFamilies.gauge("hugepages_free",
+		"Free huge pages of a size on a NUMA node of the host.", "numa_node", "size_bytes").
+		from(domstats.Count, "virNodeGetFreePages", "virConnectGetCapabilities")
 )
 
 // nodeLayout is the host's size (NodeGetInfo) and what its capabilities
@@ -72,7 +81,7 @@ func updateNode(s *scrape) error {
 		return err
 	}
 	nodeCPUs.sendFloat(s.ch, float64(layout.cpus))
-	nodeMemory.sendFloat(s.ch, float64(layout.memoryKiB)*1024)
+	nodeMemory.send(s.ch, domstats.Value{V: layout.memoryKiB, OK: true})
 	refused := func(call string, err error) bool {
 		var lerr libvirt.Error
 		if !errors.As(err, &lerr) {

@@ -1,8 +1,10 @@
 package collector
 
+import "github.com/vadvisor/vadvisor/domstats"
+
 func init() {
 	register(subCollector{
-		name:      "openstack",
+		name:      openstackFamilies.collector,
 		help:      "OpenStack Nova instance metadata (name, flavor, project, user) from the domain XML",
 		defaultOn: true,
 		needsSpec: true,
@@ -10,11 +12,12 @@ func init() {
 	})
 }
 
-// openstackSubsystem names this file's metrics: libvirt_domain_openstack_*.
-const openstackSubsystem = "domain_openstack"
+// openstackFamilies are this file's: libvirt_domain_openstack_*.
+var openstackFamilies = group{namespace: namespace, subsystem: "domain_openstack", collector: "openstack"}
 
-var openstackInfo = gauge(openstackSubsystem, "info", "OpenStack Nova metadata of the domain.",
-	"domain", "instance_id", "instance_name", "flavor_name", "project_id", "project_name", "user_id", "user_name")
+var openstackInfo = openstackFamilies.gauge("info", "OpenStack Nova metadata of the domain.",
+	"domain", "instance_id", "instance_name", "flavor_name", "project_id", "project_name", "user_id", "user_name").
+	from(domstats.Count, "<metadata><nova:instance>")
 
 func updateOpenStack(s *scrape) error {
 	doms, err := s.domains()

@@ -8,23 +8,26 @@ import (
 
 func init() {
 	register(subCollector{
-		name:   "perf",
+		name:   perfFamilies.collector,
 		help:   "perf event counters of domains that have perf events enabled in their definition",
 		groups: libvirt.DomainStatsPerf,
 		update: updatePerf,
 	})
 }
 
-// perfSubsystem names this file's metrics: libvirt_domain_perf_*.
-const perfSubsystem = "domain_perf"
+// perfFamilies are this file's: libvirt_domain_perf_*.
+var perfFamilies = group{namespace: namespace, subsystem: "domain_perf", collector: "perf"}
 
 var (
-	perfEvents = counter(perfSubsystem, "events_total",
-		"Count of a perf event (cpu_cycles, instructions, cache_misses, ...).", "domain", "event")
-	perfCacheOccupancy = gauge(perfSubsystem, "cache_occupancy_bytes",
-		"Last level cache used by the domain (perf event cmt).", "domain")
-	perfMemoryBandwidth = gauge(perfSubsystem, "memory_bandwidth_bytes_per_second",
-		"Memory bandwidth used by the domain (perf events mbmt: scope total, mbml: scope local).", "domain", "scope")
+	perfEvents = perfFamilies.counter("events_total",
+		"Count of a perf event (cpu_cycles, instructions, cache_misses, ...).", "domain", "event").
+		from(domstats.Count, "perf.<event>")
+	perfCacheOccupancy = perfFamilies.gauge("cache_occupancy_bytes",
+		"Last level cache used by the domain (perf event cmt).", "domain").
+		from(domstats.Count, libvirt.DomainStatsPerfCmt)
+	perfMemoryBandwidth = perfFamilies.gauge("memory_bandwidth_bytes_per_second",
+		"Memory bandwidth used by the domain (perf events mbmt: scope total, mbml: scope local).", "domain", "scope").
+		from(domstats.Count, libvirt.DomainStatsPerfMbmt, libvirt.DomainStatsPerfMbml)
 )
 
 func updatePerf(s *scrape) error {
@@ -33,13 +36,13 @@ func updatePerf(s *scrape) error {
 			v := domstats.Value{V: p.Value, OK: true}
 			switch p.Event {
 			case "cmt":
-				perfCacheOccupancy.send(s.ch, v, 1, d.Name)
+				perfCacheOccupancy.send(s.ch, v, d.Name)
 			case "mbmt":
-				perfMemoryBandwidth.send(s.ch, v, 1, d.Name, "total")
+				perfMemoryBandwidth.send(s.ch, v, d.Name, "total")
 			case "mbml":
-				perfMemoryBandwidth.send(s.ch, v, 1, d.Name, "local")
+				perfMemoryBandwidth.send(s.ch, v, d.Name, "local")
 			default:
-				perfEvents.send(s.ch, v, 1, d.Name, p.Event)
+				perfEvents.send(s.ch, v, d.Name, p.Event)
 			}
 		}
 	})

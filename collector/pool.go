@@ -3,26 +3,31 @@ package collector
 import (
 	"github.com/digitalocean/go-libvirt"
 
+	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 func init() {
 	register(subCollector{
-		name:   "pool",
+		name:   poolFamilies.collector,
 		help:   "storage pool state and sizes",
 		update: updatePool,
 	})
 }
 
-// poolSubsystem names this file's metrics: libvirt_storage_pool_*.
-const poolSubsystem = "storage_pool"
+// poolFamilies are this file's: libvirt_storage_pool_*, all read by one call.
+var poolFamilies = group{namespace: namespace, subsystem: "storage_pool", collector: "pool"}
+
+func poolGauge(name, help string) metric {
+	return poolFamilies.gauge(name, help, "storage_pool").from(domstats.Count, "virStoragePoolGetInfo")
+}
 
 var (
-	poolState      = gauge(poolSubsystem, "state", "Pool state: 0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible.", "storage_pool")
-	poolCapacity   = gauge(poolSubsystem, "capacity_bytes", "Pool capacity.", "storage_pool")
-	poolAllocation = gauge(poolSubsystem, "allocation_bytes", "Pool allocation.", "storage_pool")
-	poolAvailable  = gauge(poolSubsystem, "available_bytes", "Free space in the pool.", "storage_pool")
-	poolTimedOut   = gauge(poolSubsystem, "timed_out", "1 if the pool's figures could not be read in time.", "storage_pool")
+	poolState      = poolGauge("state", "Pool state: 0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible.")
+	poolCapacity   = poolGauge("capacity_bytes", "Pool capacity.")
+	poolAllocation = poolGauge("allocation_bytes", "Pool allocation.")
+	poolAvailable  = poolGauge("available_bytes", "Free space in the pool.")
+	poolTimedOut   = poolGauge("timed_out", "1 if the pool's figures could not be read in time.")
 )
 
 type poolInfo struct {

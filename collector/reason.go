@@ -2,6 +2,7 @@ package collector
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/digitalocean/go-libvirt"
 
@@ -10,9 +11,10 @@ import (
 
 // domainStateReason is part of the domain sub-collector: the reason comes
 // with the state in the bulk call's state group, at no extra cost.
-var domainStateReason = gauge(domainSubsystem, "state_reason",
+var domainStateReason = domainFamilies.gauge("state_reason",
 	"Why the domain is in its state, as libvirt names the reason for that state (paused: user, ioerror, watchdog, migration, ...; shut off: shutdown, destroyed, crashed, ...); always 1.",
-	"domain", "state", "reason")
+	"domain", "state", "reason").
+	from(domstats.Count, "state.state", "state.reason")
 
 // reasonNames are libvirt's reasons by state, each named as its
 // VIR_DOMAIN_<STATE>_<REASON> constant in lower case: what `virsh domstate
@@ -91,4 +93,14 @@ func sendStateReason(s *scrape, d *domstats.Domain, stateName string) {
 	if d.StateReason.OK {
 		domainStateReason.sendFloat(s.ch, 1, d.Name, stateName, reasonName(d.State.V, d.StateReason.V))
 	}
+}
+
+// StateReasons lists, for docs/metrics.md, each state's name and the
+// names of its reasons, in libvirt's order of states.
+func StateReasons() [][2]string {
+	var out [][2]string
+	for state := uint64(0); state < uint64(len(stateNames)); state++ {
+		out = append(out, [2]string{stateNames[state], "`" + strings.Join(reasonNames[state], "`, `") + "`"})
+	}
+	return out
 }

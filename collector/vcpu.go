@@ -10,7 +10,7 @@ import (
 
 func init() {
 	register(subCollector{
-		name:      "vcpu",
+		name:      vcpuFamilies.collector,
 		help:      "per-vCPU state, time, wait and delay (steal)",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsVCPU,
@@ -18,12 +18,12 @@ func init() {
 	})
 }
 
-// vcpuSubsystem names this file's metrics: libvirt_domain_vcpu_*.
-const vcpuSubsystem = "domain_vcpu"
+// vcpuFamilies are this file's: libvirt_domain_vcpu_*.
+var vcpuFamilies = group{namespace: namespace, subsystem: "domain_vcpu", collector: "vcpu"}
 
 var (
-	vcpuCounts = fieldMetrics(vcpuSubsystem, domstats.VCPUCountFields, "domain")
-	vcpuStats  = fieldMetrics(vcpuSubsystem, domstats.VCPUFields, "domain", "vcpu")
+	vcpuCounts = fieldMetrics(vcpuFamilies, "vcpu.", domstats.VCPUCountFields, "domain")
+	vcpuStats  = fieldMetrics(vcpuFamilies, "vcpu.<n>.", domstats.VCPUFields, "domain", "vcpu")
 )
 
 func updateVCPU(s *scrape) error {

@@ -8,20 +8,25 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
+	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 func init() {
 	register(subCollector{
-		name:      "version",
+		name:      versionFamilies.collector,
 		help:      "libvirt and hypervisor versions",
 		defaultOn: true,
 		update:    updateVersion,
 	})
 }
 
-var versionInfo = gauge("", "versions_info", "Versions of the libvirt daemon and of the hypervisor it drives.",
-	"hypervisor_type", "hypervisor_running", "libvirtd_running")
+// versionFamilies are this file's: libvirt_versions_info.
+var versionFamilies = group{namespace: namespace, collector: "version"}
+
+var versionInfo = versionFamilies.gauge("versions_info", "Versions of the libvirt daemon and of the hypervisor it drives.",
+	"hypervisor_type", "hypervisor_running", "libvirtd_running").
+	from(domstats.Count, "virConnectGetType", "virConnectGetVersion", "virConnectGetLibVersion")
 
 // versionTimeout bounds the version calls: libvirtd's QEMU driver takes
 // seconds to answer the hypervisor version, far more than a scrape may.

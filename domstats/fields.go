@@ -123,10 +123,16 @@ type Unit uint8
 const (
 	Count Unit = iota // a number of things, bytes, or a ratio
 	Nanoseconds
+	Milliseconds
 	Seconds
 	KiB
 	MiB
 )
+
+// String is the unit's symbol, or "" for Count.
+func (u Unit) String() string {
+	return [...]string{Count: "", Nanoseconds: "ns", Milliseconds: "ms", Seconds: "s", KiB: "KiB", MiB: "MiB"}[u]
+}
 
 // Kind is what a statistic is as a metric.
 type Kind uint8
