@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -608,5 +609,107 @@ func TestUIHistoryOff(t *testing.T) {
 	time.Sleep(12 * time.Second)
 	if n := p.requests("live=true") - n0; n < 1 || n > 2 {
 		t.Errorf("%d live readings in 12 s, want one every 10 s", n)
+	}
+}
+
+// onlyGuests is a --libvirt.domain-include that lets in these guests
+// alone, so that the guests other tests run meanwhile stay out of the
+// page.
+func onlyGuests(names ...string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = regexp.QuoteMeta(n)
+	}
+	return "--libvirt.domain-include=" + strings.Join(quoted, "|")
+}
+
+// waitSubscribed waits until vadvisor hears libvirt's lifecycle events.
+func waitSubscribed(t *testing.T, proc *Process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body, _ := scrape(t, proc)
+		if value(body, "vadvisor_events_libvirt_subscribed") == "1" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vadvisor did not subscribe to libvirt's events within 20s:\n%s", proc.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// suspendResume makes a Suspended and a Resumed event of guest g and waits
+// until vadvisor stores the Resumed one.
+func suspendResume(t *testing.T, proc *Process, g string) {
+	t.Helper()
+	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "resume", g).Run() })
+	testbed.Virsh(t, "suspend", g)
+	testbed.Virsh(t, "resume", g)
+	waitEvent(t, proc, "", `"domain_name":"`+g+`"`, `"event_type":"Resumed"`)
+}
+
+// TestUIEventPaneEmpty opens the page on a vAdvisor that has no event to
+// show (its domain filter lets no guest in): instead of a blank pane, it
+// says since when there was none and how long events are kept, as
+// --events.retention sets.
+func TestUIEventPaneEmpty(t *testing.T) {
+	testbed.Guests(t, "vadv-u", 1)
+	before := time.Now()
+	proc := Start(t, "--events.retention=2h", onlyGuests("vadv-no-such-guest"))
+	_, body := proc.Get(t, "/api/v1.0/host")
+	var host struct {
+		Events struct {
+			RetentionSeconds float64   `json:"retention_seconds"`
+			KeptSince        time.Time `json:"kept_since"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(body), &host); err != nil {
+		t.Fatalf("/api/v1.0/host: %v\n%s", err, body)
+	}
+	if e := host.Events; e.RetentionSeconds != 7200 || e.KeptSince.Before(before) || e.KeptSince.After(time.Now()) {
+		t.Fatalf("/api/v1.0/host events: %+v, want a retention of 7200 s and events kept since vadvisor started (%s)", e, before.UTC())
+	}
+
+	p := newPage(t)
+	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
+	want := "No events since " + host.Events.KeptSince.Local().Format("15:04:05") + "; kept for 2 h"
+	p.waitFor(t, "the empty feed's note", fmt.Sprintf(`document.querySelector("#feed-status").textContent === "live" && `+
+		`!document.querySelector("#events-none").hidden && document.querySelector("#events-none").textContent === %q`, want), 10*time.Second)
+	if n := eval[int](t, p, `document.querySelectorAll("#events li").length`); n != 0 {
+		t.Errorf("%d events listed beside %q", n, want)
+	}
+}
+
+// TestUIEventHistoryOnLoad makes events before the page opens: the pane
+// lists them as it loads, newest first, then follows the stream with
+// neither a gap nor a repeat between the two.
+func TestUIEventHistoryOnLoad(t *testing.T) {
+	g := testbed.Guests(t, "vadv-u", 1)[0]
+	proc := Start(t, onlyGuests(g))
+	waitSubscribed(t, proc)
+	suspendResume(t, proc, g)
+
+	p := newPage(t)
+	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
+	// The feed as shown, top to bottom: "name type" of each entry.
+	const feed = `[...document.querySelectorAll("#events li")].map(li => li.querySelector("a").textContent + " " + li.querySelector(".what > span").textContent).join(", ")`
+	p.waitFor(t, "the events from before the page opened", feed+` === "`+g+` Resumed, `+g+` Suspended" && document.querySelector("#events-none").hidden`, 10*time.Second)
+	p.waitFor(t, "the feed live", `document.querySelector("#feed-status").textContent === "live"`, 5*time.Second)
+
+	suspendResume(t, proc, g)
+	p.waitFor(t, "the new events above them", feed+` === "`+g+` Resumed, `+g+` Suspended, `+g+` Resumed, `+g+` Suspended"`, 10*time.Second)
+	// Every event of the history once, in its place, with nothing between.
+	_, body := proc.Get(t, "/api/v1.0/events?max_events=100")
+	var stored []string
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		var ev struct{ ID uint64 }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("/api/v1.0/events: %v\n%s", err, body)
+		}
+		stored = append([]string{strconv.FormatUint(ev.ID, 10)}, stored...)
+	}
+	if shown := eval[[]string](t, p, `[...document.querySelectorAll("#events li")].map(li => li.dataset.id)`); strings.Join(shown, " ") != strings.Join(stored, " ") {
+		t.Errorf("the feed shows events %v, want those stored, newest first: %v", shown, stored)
 	}
 }
