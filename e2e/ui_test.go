@@ -235,15 +235,6 @@ func TestUI(t *testing.T) {
 			counts = fmt.Sprintf("%d defined", len(all))
 		}
 		p.waitFor(t, "host counts "+counts, fmt.Sprintf(`document.querySelector("#counts").textContent.endsWith(%q)`, counts), 5*time.Second)
-		p.screenshot(t, "ui-host.png")
-		dark := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
-		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: dark}); err != nil {
-			t.Fatal(err)
-		}
-		p.screenshot(t, "ui-host-dark.png")
-		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
-			t.Fatal(err)
-		}
 	}) {
 		return
 	}
@@ -612,6 +603,10 @@ func TestUIHistoryOff(t *testing.T) {
 	}
 }
 
+// longGuests is the prefix of a guest whose name (37 characters) is the
+// widest the VM table has to hold.
+const longGuests = "vadv-w-web-frontend-eu-west-replica-"
+
 // onlyGuests is a --libvirt.domain-include that lets in these guests
 // alone, so that the guests other tests run meanwhile stay out of the
 // page.
@@ -712,4 +707,67 @@ func TestUIEventHistoryOnLoad(t *testing.T) {
 	if shown := eval[[]string](t, p, `[...document.querySelectorAll("#events li")].map(li => li.dataset.id)`); strings.Join(shown, " ") != strings.Join(stored, " ") {
 		t.Errorf("the feed shows events %v, want those stored, newest first: %v", shown, stored)
 	}
+}
+
+// TestUIFits1366 opens the page in a 1366×768 window, a common laptop
+// screen, on guests that include one of a long name and guests with a
+// real OS (busy disks and networks make wide figures): the VM table fits
+// beside the event pane with no horizontal scrollbar and no cell cut off.
+// Its screenshots are the host view's in docs/img (-update-screenshots).
+func TestUIFits1366(t *testing.T) {
+	guests := testbed.Guests(t, "vadv-u", 2)
+	long := testbed.Guests(t, longGuests, 1)
+	testbed.StopWhenDone(t, long)
+	all := append(append(guests, long...), linuxGuests(t)...)
+	proc := Start(t, onlyGuests(all...))
+	waitSubscribed(t, proc)
+	suspendResume(t, proc, guests[0]) // for the feed
+
+	p := newPage(t)
+	p.do(t, chromedp.EmulateViewport(1366, 768), chromedp.Navigate(proc.URL("/ui/")))
+	var rowsReady []string
+	for _, g := range all {
+		rowsReady = append(rowsReady, rowOf(testbed.Virsh(t, "domuuid", g))+`?.cells[4].textContent.match(/^[0-9.]+$/)`)
+	}
+	p.waitFor(t, "every guest with a CPU %, the feed", strings.Join(rowsReady, " && ")+` && `+feedHas(guests[0], "Resumed")+` === 1`, 30*time.Second)
+	// The guests with an OS read and write: figures as wide as they come.
+	p.waitFor(t, "a disk or network figure above 1 KiB", `[...document.querySelectorAll("#vms tbody tr")].some(tr => `+
+		`[5, 6, 7, 8].some(i => / (KiB|MiB|GiB)$/.test(tr.cells[i].textContent)))`, 30*time.Second)
+
+	type box struct{ Scroll, Client int }
+	var fit struct {
+		Page, Table box
+		Cut         []string // cells whose content does not fit them
+		AsideTop    float64
+		Viewport    int
+	}
+	if err := json.Unmarshal([]byte(eval[string](t, p, `JSON.stringify({
+		Page: {Scroll: document.documentElement.scrollWidth, Client: document.documentElement.clientWidth},
+		Table: {Scroll: document.querySelector(".table-wrap").scrollWidth, Client: document.querySelector(".table-wrap").clientWidth},
+		Cut: [...document.querySelectorAll("#vms th, #vms td")].filter(c => c.scrollWidth > c.clientWidth).map(c => c.textContent),
+		AsideTop: document.querySelector("aside").getBoundingClientRect().top,
+		Viewport: innerWidth,
+	})`)), &fit); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("at %d px: page %+v, table %+v", fit.Viewport, fit.Page, fit.Table)
+	if fit.Viewport != 1366 {
+		t.Fatalf("the window is %d px wide, want 1366", fit.Viewport)
+	}
+	if fit.Page.Scroll > fit.Page.Client || fit.Table.Scroll > fit.Table.Client {
+		t.Errorf("a horizontal scrollbar at 1366 px: page %d px wide in %d, table %d in %d",
+			fit.Page.Scroll, fit.Page.Client, fit.Table.Scroll, fit.Table.Client)
+	}
+	if len(fit.Cut) > 0 {
+		t.Errorf("cells cut off at 1366 px: %q", fit.Cut)
+	}
+	if fit.AsideTop > 100 {
+		t.Errorf("the event pane is below the table (top at %.0f px), want it beside", fit.AsideTop)
+	}
+	p.screenshot(t, "ui-host.png")
+	dark := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
+	if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: dark}); err != nil {
+		t.Fatal(err)
+	}
+	p.screenshot(t, "ui-host-dark.png")
 }

@@ -298,15 +298,15 @@
   }
   const COLUMNS = [
     ["name", null], ["state", null], ["vcpus", (v) => v == null ? "–" : String(v)], ["mem", (v) => bytes(v)],
-    ["cpu", pct], ["diskRd", (v) => bytes(v, "/s")], ["diskWr", (v) => bytes(v, "/s")],
-    ["netRx", (v) => bytes(v, "/s")], ["netTx", (v) => bytes(v, "/s")], ["uuid", null],
+    ["cpu", pct], ["diskRd", (v) => bytes(v)], ["diskWr", (v) => bytes(v)],
+    ["netRx", (v) => bytes(v)], ["netTx", (v) => bytes(v)], ["uuid", null],
   ];
 
   function makeRow(vm) {
     const tr = el("tr");
     const cells = {};
     for (const [key] of COLUMNS) {
-      const td = el("td", key === "uuid" ? "uuid" : key === "name" || key === "state" ? "" : "num");
+      const td = el("td", key === "uuid" || key === "name" ? key : key === "state" ? "" : "num");
       if (key === "name") {
         const a = el("a");
         a.href = "#/vm/" + vm.uuid;
@@ -604,14 +604,14 @@
   }
 
   // ---- wiring ----
-  for (const th of document.querySelectorAll("#vms th")) {
+  for (const th of document.querySelectorAll("#vms th[data-key]")) {
     th.querySelector("button").addEventListener("click", () => {
       const key = th.dataset.key;
       const s = view.sort;
       // Numbers start with the largest: the busiest VM first.
       s.dir = s.key === key ? -s.dir : th.classList.contains("num") ? -1 : 1;
       s.key = key;
-      for (const h of document.querySelectorAll("#vms th")) h.removeAttribute("aria-sort");
+      for (const h of document.querySelectorAll("#vms th[data-key]")) h.removeAttribute("aria-sort");
       th.setAttribute("aria-sort", s.dir > 0 ? "ascending" : "descending");
       renderTable();
     });
