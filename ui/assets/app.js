@@ -40,8 +40,9 @@
     const two = (n) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${clock(t)}`;
   }
-  // A duration in seconds as "24 h", "90 min" or "45 s".
-  const span = (s) => s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`;
+  // A duration in seconds as "24 h", "90 min" or "45 s", never broken
+  // across lines (a no-break space).
+  const span = (s) => s % 3600 === 0 ? `${s / 3600}\u00a0h` : s % 60 === 0 ? `${s / 60}\u00a0min` : `${s}\u00a0s`;
   // RFC 3339 with nanoseconds to Unix seconds (Date keeps milliseconds).
   const parseTime = (s) => Date.parse(s.replace(/(\.\d{3})\d+/, "$1")) / 1000;
 
