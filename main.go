@@ -160,7 +160,7 @@ func run(args []string) int {
 	mux.Handle(*f.metricsPath, metricshttp.Handler(registry, metrics.Gatherer,
 		metricshttp.Options{MaxRequests: *f.maxRequests, TimeoutOffset: *f.scrapeMargin}, logger))
 	api.NewStats(hist, reader, logger.With("component", "api")).Register(mux)
-	api.NewHost(conn, reader, hist).Register(mux)
+	api.NewHost(conn, reader, hist, store).Register(mux)
 	api.NewSpecs(conn, defs, logger.With("component", "api")).Register(mux)
 	// ctx ends before the server shuts down, and so ends open event streams.
 	eventsAPI, err := api.NewEvents(ctx, store, api.EventsOptions{Heartbeat: *f.evHeartbeat, StreamBuffer: *f.evBuffer}, logger.With("component", "api"))
@@ -175,7 +175,7 @@ func run(args []string) int {
 	links := []web.LandingLinks{
 		{Address: *f.metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
 		{Address: "/api/v1.0/stats/", Text: "Stats", Description: statsDescription(hist)},
-		{Address: "/api/v1.0/host", Text: "Host", Description: "libvirt's reachability, the domain count and the history's settings (JSON), without a libvirt call"},
+		{Address: "/api/v1.0/host", Text: "Host", Description: "libvirt's reachability, the domain count, the history's settings and the events' retention (JSON), without a libvirt call"},
 		{Address: "/api/v1.0/specs/", Text: "Specs", Description: "Domain definitions (JSON)"},
 		{Address: "/api/v1.0/events?all_events=true", Text: "Events", Description: "VM lifecycle events (NDJSON); ?stream=true to follow"},
 		{Address: ui.Path, Text: "Web UI", Description: "Live view of the host: VMs, per-second charts, events"},

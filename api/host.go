@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/events"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -15,17 +16,18 @@ const hostPath = "/api/v1.0/host"
 // Host serves what is known of the host without a libvirt call of its
 // own, so that a page that polls it costs libvirt nothing: whether the
 // connection is up, the domains of the latest reading (the sampler's, or
-// a scrape's or live request's when the history is off) and the history's
-// settings.
+// a scrape's or live request's when the history is off), the history's
+// settings and what the event history covers.
 type Host struct {
 	conn    *libvirtconn.Conn
 	reader  *domstats.Reader
 	history *history.History // nil: off
+	events  *events.Store
 }
 
-// NewHost serves the state of conn, reader and h (nil when off).
-func NewHost(conn *libvirtconn.Conn, reader *domstats.Reader, h *history.History) *Host {
-	return &Host{conn: conn, reader: reader, history: h}
+// NewHost serves the state of conn, reader, h (nil when off) and store.
+func NewHost(conn *libvirtconn.Conn, reader *domstats.Reader, h *history.History, store *events.Store) *Host {
+	return &Host{conn: conn, reader: reader, history: h, events: store}
 }
 
 // Register adds /api/v1.0/host.
@@ -36,6 +38,7 @@ type hostJSON struct {
 	LibvirtUp  bool         `json:"libvirt_up"`
 	Reading    *readingJSON `json:"reading"` // null before the first
 	History    *historyJSON `json:"history"` // null when off
+	Events     eventsJSON   `json:"events"`
 }
 
 type readingJSON struct {
@@ -49,6 +52,13 @@ type historyJSON struct {
 	RetentionSeconds float64 `json:"retention_seconds"`
 }
 
+// eventsJSON tells a client what an empty event history means: no event
+// since KeptSince (vAdvisor's start, or the retention ago).
+type eventsJSON struct {
+	RetentionSeconds float64   `json:"retention_seconds"`
+	KeptSince        time.Time `json:"kept_since"`
+}
+
 func (h *Host) serve(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
@@ -57,7 +67,8 @@ func (h *Host) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "this path takes no query parameters")
 		return
 	}
-	out := hostJSON{LibvirtURI: h.conn.URI(), LibvirtUp: h.conn.Connected()}
+	out := hostJSON{LibvirtURI: h.conn.URI(), LibvirtUp: h.conn.Connected(),
+		Events: eventsJSON{RetentionSeconds: h.events.Retention().Seconds(), KeptSince: h.events.KeptSince()}}
 	if rd := h.reader.Latest(); rd != nil {
 		out.Reading = &readingJSON{Timestamp: rd.Time.UTC(), Domains: len(rd.Domains)}
 		for i := range rd.Domains {

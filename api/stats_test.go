@@ -15,6 +15,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/events"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
@@ -91,6 +92,7 @@ type bed struct {
 	interval  time.Duration
 	retention time.Duration
 	history   *history.History
+	events    *events.Store // kept for 2h, empty
 }
 
 // newBed serves the stats and specs of the real test bed, with a history
@@ -106,13 +108,23 @@ func newBed(t *testing.T, minRetention time.Duration) *bed {
 		t.Fatal(err)
 	}
 	testbed.RunUntilCleanup(t, h.Run)
+	store := newEventStore(t, 2*time.Hour)
 	mux := http.NewServeMux()
 	NewStats(h, reader, testbed.Logger(t)).Register(mux)
 	NewSpecs(conn, domxml.New(conn), testbed.Logger(t)).Register(mux)
-	NewHost(conn, reader, h).Register(mux)
+	NewHost(conn, reader, h, store).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &bed{url: srv.URL, interval: interval, retention: retention, history: h}
+	return &bed{url: srv.URL, interval: interval, retention: retention, history: h, events: store}
+}
+
+func newEventStore(t *testing.T, retention time.Duration) *events.Store {
+	t.Helper()
+	store, err := events.NewStore(retention, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
@@ -526,7 +538,7 @@ func TestHistoryOff(t *testing.T) {
 	reader := domstats.NewReader(conn, domstats.SampleGroups)
 	mux := http.NewServeMux()
 	NewStats(nil, reader, testbed.Logger(t)).Register(mux)
-	NewHost(conn, reader, nil).Register(mux)
+	NewHost(conn, reader, nil, newEventStore(t, time.Hour)).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	id := uuidOf(t, names[0])
@@ -554,9 +566,14 @@ func TestHistoryOff(t *testing.T) {
 
 func TestHost(t *testing.T) {
 	testbed.Guests(t, guestPrefix, 1)
+	start := time.Now()
 	b := newBed(t, 0)
 	time.Sleep(2 * b.interval)
 	host := getHost(t, b.url)
+	// An empty event history that started with the bed: no event since then.
+	if host.Events.RetentionSeconds != 7200 || host.Events.KeptSince.Before(start) || host.Events.KeptSince.After(time.Now()) {
+		t.Errorf("/host: events %+v, want a retention of 7200 s, kept since the store began (between %s and now)", host.Events, start.UTC())
+	}
 	if host.History == nil || host.History.IntervalSeconds != b.interval.Seconds() || host.History.RetentionSeconds != b.retention.Seconds() {
 		t.Errorf("/host: history %+v, want interval %s and retention %s", host.History, b.interval, b.retention)
 	}

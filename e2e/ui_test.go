@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -240,15 +241,6 @@ func TestUI(t *testing.T) {
 			counts = fmt.Sprintf("%d defined", len(all))
 		}
 		p.waitFor(t, "host counts "+counts, fmt.Sprintf(`document.querySelector("#counts").textContent.endsWith(%q)`, counts), 5*time.Second)
-		p.screenshot(t, "ui-host.png")
-		dark := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
-		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: dark}); err != nil {
-			t.Fatal(err)
-		}
-		p.screenshot(t, "ui-host-dark.png")
-		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
-			t.Fatal(err)
-		}
 	}) {
 		return
 	}
@@ -623,4 +615,174 @@ func TestUIHistoryOff(t *testing.T) {
 	if n := p.requests("live=true") - n0; n < 1 || n > 2 {
 		t.Errorf("%d live readings in 12 s, want one every 10 s", n)
 	}
+}
+
+// longGuests is the prefix of a guest whose name (37 characters) is the
+// widest the VM table has to hold.
+const longGuests = "vadv-w-web-frontend-eu-west-replica-"
+
+// onlyGuests is a --libvirt.domain-include that lets in these guests
+// alone, so that the guests other tests run meanwhile stay out of the
+// page.
+func onlyGuests(names ...string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = regexp.QuoteMeta(n)
+	}
+	return "--libvirt.domain-include=" + strings.Join(quoted, "|")
+}
+
+// waitSubscribed waits until vadvisor hears libvirt's lifecycle events.
+func waitSubscribed(t *testing.T, proc *Process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body, _ := scrape(t, proc)
+		if value(body, "vadvisor_events_libvirt_subscribed") == "1" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vadvisor did not subscribe to libvirt's events within 20s:\n%s", proc.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// suspendResume makes a Suspended and a Resumed event of guest g and waits
+// until vadvisor stores the Resumed one.
+func suspendResume(t *testing.T, proc *Process, g string) {
+	t.Helper()
+	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "resume", g).Run() })
+	testbed.Virsh(t, "suspend", g)
+	testbed.Virsh(t, "resume", g)
+	waitEvent(t, proc, "", `"domain_name":"`+g+`"`, `"event_type":"Resumed"`)
+}
+
+// TestUIEventPaneEmpty opens the page on a vAdvisor that has no event to
+// show (its domain filter lets no guest in): instead of a blank pane, it
+// says since when there was none and how long events are kept, as
+// --events.retention sets.
+func TestUIEventPaneEmpty(t *testing.T) {
+	testbed.Guests(t, "vadv-u", 1)
+	before := time.Now()
+	proc := Start(t, "--events.retention=2h", onlyGuests("vadv-no-such-guest"))
+	_, body := proc.Get(t, "/api/v1.0/host")
+	var host struct {
+		Events struct {
+			RetentionSeconds float64   `json:"retention_seconds"`
+			KeptSince        time.Time `json:"kept_since"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(body), &host); err != nil {
+		t.Fatalf("/api/v1.0/host: %v\n%s", err, body)
+	}
+	if e := host.Events; e.RetentionSeconds != 7200 || e.KeptSince.Before(before) || e.KeptSince.After(time.Now()) {
+		t.Fatalf("/api/v1.0/host events: %+v, want a retention of 7200 s and events kept since vadvisor started (%s)", e, before.UTC())
+	}
+
+	p := newPage(t)
+	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
+	want := "No events since " + host.Events.KeptSince.Local().Format("15:04:05") + "; kept for 2 h"
+	// Spaces of any kind (the page keeps "2 h" on one line) count as one.
+	p.waitFor(t, "the empty feed's note", fmt.Sprintf(`document.querySelector("#feed-status").textContent === "live" && `+
+		`!document.querySelector("#events-none").hidden && document.querySelector("#events-none").textContent.replace(/\s+/g, " ") === %q`, want), 10*time.Second)
+	if n := eval[int](t, p, `document.querySelectorAll("#events li").length`); n != 0 {
+		t.Errorf("%d events listed beside %q", n, want)
+	}
+}
+
+// TestUIEventHistoryOnLoad makes events before the page opens: the pane
+// lists them as it loads, newest first, then follows the stream with
+// neither a gap nor a repeat between the two.
+func TestUIEventHistoryOnLoad(t *testing.T) {
+	g := testbed.Guests(t, "vadv-u", 1)[0]
+	proc := Start(t, onlyGuests(g))
+	waitSubscribed(t, proc)
+	suspendResume(t, proc, g)
+
+	p := newPage(t)
+	p.do(t, chromedp.Navigate(proc.URL("/ui/")))
+	// The feed as shown, top to bottom: "name type" of each entry.
+	const feed = `[...document.querySelectorAll("#events li")].map(li => li.querySelector("a").textContent + " " + li.querySelector(".what > span").textContent).join(", ")`
+	p.waitFor(t, "the events from before the page opened", feed+` === "`+g+` Resumed, `+g+` Suspended" && document.querySelector("#events-none").hidden`, 10*time.Second)
+	p.waitFor(t, "the feed live", `document.querySelector("#feed-status").textContent === "live"`, 5*time.Second)
+
+	suspendResume(t, proc, g)
+	p.waitFor(t, "the new events above them", feed+` === "`+g+` Resumed, `+g+` Suspended, `+g+` Resumed, `+g+` Suspended"`, 10*time.Second)
+	// Every event of the history once, in its place, with nothing between.
+	_, body := proc.Get(t, "/api/v1.0/events?max_events=100")
+	var stored []string
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		var ev struct{ ID uint64 }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("/api/v1.0/events: %v\n%s", err, body)
+		}
+		stored = append([]string{strconv.FormatUint(ev.ID, 10)}, stored...)
+	}
+	if shown := eval[[]string](t, p, `[...document.querySelectorAll("#events li")].map(li => li.dataset.id)`); strings.Join(shown, " ") != strings.Join(stored, " ") {
+		t.Errorf("the feed shows events %v, want those stored, newest first: %v", shown, stored)
+	}
+}
+
+// TestUIFits1366 opens the page in a 1366×768 window, a common laptop
+// screen, on guests that include one of a long name and guests with a
+// real OS (busy disks and networks make wide figures): the VM table fits
+// beside the event pane with no horizontal scrollbar and no cell cut off.
+// Its screenshots are the host view's in docs/img (-update-screenshots).
+func TestUIFits1366(t *testing.T) {
+	guests := testbed.Guests(t, "vadv-u", 2)
+	long := testbed.Guests(t, longGuests, 1)
+	testbed.StopWhenDone(t, long)
+	all := append(append(guests, long...), linuxGuests(t)...)
+	proc := Start(t, onlyGuests(all...))
+	waitSubscribed(t, proc)
+	suspendResume(t, proc, guests[0]) // for the feed
+
+	p := newPage(t)
+	p.do(t, chromedp.EmulateViewport(1366, 768), chromedp.Navigate(proc.URL("/ui/")))
+	var rowsReady []string
+	for _, g := range all {
+		rowsReady = append(rowsReady, rowOf(testbed.Virsh(t, "domuuid", g))+`?.cells[4].textContent.match(/^[0-9.]+$/)`)
+	}
+	p.waitFor(t, "every guest with a CPU %, the feed", strings.Join(rowsReady, " && ")+` && `+feedHas(guests[0], "Resumed")+` === 1`, 30*time.Second)
+	// The guests with an OS read and write: figures as wide as they come.
+	p.waitFor(t, "a disk or network figure above 1 KiB", `[...document.querySelectorAll("#vms tbody tr")].some(tr => `+
+		`[5, 6, 7, 8].some(i => / (KiB|MiB|GiB)$/.test(tr.cells[i].textContent)))`, 30*time.Second)
+
+	type box struct{ Scroll, Client int }
+	var fit struct {
+		Page, Table box
+		Cut         []string // cells whose content does not fit them
+		AsideTop    float64
+		Viewport    int
+	}
+	if err := json.Unmarshal([]byte(eval[string](t, p, `JSON.stringify({
+		Page: {Scroll: document.documentElement.scrollWidth, Client: document.documentElement.clientWidth},
+		Table: {Scroll: document.querySelector(".table-wrap").scrollWidth, Client: document.querySelector(".table-wrap").clientWidth},
+		Cut: [...document.querySelectorAll("#vms th, #vms td")].filter(c => c.scrollWidth > c.clientWidth).map(c => c.textContent),
+		AsideTop: document.querySelector("aside").getBoundingClientRect().top,
+		Viewport: innerWidth,
+	})`)), &fit); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("at %d px: page %+v, table %+v", fit.Viewport, fit.Page, fit.Table)
+	if fit.Viewport != 1366 {
+		t.Fatalf("the window is %d px wide, want 1366", fit.Viewport)
+	}
+	if fit.Page.Scroll > fit.Page.Client || fit.Table.Scroll > fit.Table.Client {
+		t.Errorf("a horizontal scrollbar at 1366 px: page %d px wide in %d, table %d in %d",
+			fit.Page.Scroll, fit.Page.Client, fit.Table.Scroll, fit.Table.Client)
+	}
+	if len(fit.Cut) > 0 {
+		t.Errorf("cells cut off at 1366 px: %q", fit.Cut)
+	}
+	if fit.AsideTop > 100 {
+		t.Errorf("the event pane is below the table (top at %.0f px), want it beside", fit.AsideTop)
+	}
+	p.screenshot(t, "ui-host.png")
+	dark := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
+	if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: dark}); err != nil {
+		t.Fatal(err)
+	}
+	p.screenshot(t, "ui-host-dark.png")
 }

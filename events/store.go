@@ -37,6 +37,10 @@ type Store struct {
 	firstID uint64 // ID of ring[head]; the next ID is firstID+n
 	last    int64
 	subs    map[*Subscription]struct{}
+	// kept is the time (Unix ns) from which the count limit has dropped
+	// nothing: the store's creation, or just after the newest event it
+	// dropped. The age limit is applied on top (KeptSince).
+	kept int64
 
 	received, reconciled map[Type]uint64
 	lagDrops             uint64
@@ -57,11 +61,13 @@ func NewStore(maxAge time.Duration, maxCount int) (*Store, error) {
 }
 
 func newStore(maxAge time.Duration, maxCount int, now func() time.Time) *Store {
+	created := now()
 	return &Store{
 		maxAge:     maxAge,
 		maxCount:   maxCount,
 		now:        now,
-		firstID:    uint64(now().UnixMilli()),
+		firstID:    uint64(created.UnixMilli()),
+		kept:       created.UnixNano(),
 		subs:       map[*Subscription]struct{}{},
 		received:   map[Type]uint64{},
 		reconciled: map[Type]uint64{},
@@ -143,6 +149,7 @@ func (s *Store) grow() {
 }
 
 func (s *Store) dropOldest() {
+	s.kept = max(s.kept, s.ring[s.head].time+1)
 	s.ring[s.head] = record{} // lets the interned names go
 	s.head = (s.head + 1) % len(s.ring)
 	s.n--
@@ -222,6 +229,19 @@ func (s *Store) Len() int {
 	defer s.mu.Unlock()
 	s.evictAged()
 	return s.n
+}
+
+// Retention is how long events are kept.
+func (s *Store) Retention() time.Duration { return s.maxAge }
+
+// KeptSince is the time from which the store holds every event it was
+// given: the latest of its creation, the retention ago, and just after
+// the newest event the count limit dropped. A query from then on that
+// finds nothing means there was nothing.
+func (s *Store) KeptSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Unix(0, max(s.kept, s.now().UnixNano()-int64(s.maxAge))).UTC()
 }
 
 func (s *Store) evictAged() { s.evictOlderThan(s.now().UnixNano() - int64(s.maxAge)) }

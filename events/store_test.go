@@ -110,6 +110,28 @@ func TestStoreLimits(t *testing.T) {
 	}
 }
 
+// KeptSince is when a client may trust an empty answer from: the store's
+// start, then just after the newest event the count limit dropped, then
+// the retention ago.
+func TestStoreKeptSince(t *testing.T) {
+	c := &clock{t: t0.Add(-time.Minute)}
+	s := newStore(time.Hour, 10, c.now)
+	if got := s.KeptSince(); !got.Equal(t0.Add(-time.Minute)) {
+		t.Errorf("new store: kept since %v, want its creation %v", got, t0.Add(-time.Minute))
+	}
+	all := fill(s, c, 25) // the count limit drops the first 15
+	if got, want := s.KeptSince(), all[14].Time.Add(time.Nanosecond); !got.Equal(want) {
+		t.Errorf("after the count limit dropped up to %v: kept since %v, want %v", all[14].Time, got, want)
+	}
+	c.set(t0.Add(2 * time.Hour))
+	if got := s.KeptSince(); !got.Equal(t0.Add(time.Hour)) || got.Location() != time.UTC {
+		t.Errorf("two hours on: kept since %v, want the retention ago, %v UTC", got, t0.Add(time.Hour))
+	}
+	if s.Retention() != time.Hour {
+		t.Errorf("retention %s, want 1h", s.Retention())
+	}
+}
+
 func TestStoreFanOutDropsLaggingSubscriber(t *testing.T) {
 	s := newStore(time.Hour, 100, time.Now)
 	slow := s.Subscribe(AllTypes, 2)

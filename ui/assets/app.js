@@ -33,12 +33,22 @@
     (v >= 1e6 ? (v / 1e6).toFixed(1) + "M" : v >= 1e4 ? (v / 1e3).toFixed(1) + "k" : v.toFixed(v < 10 ? 1 : 0)) + suffix;
   const pct = (v) => v == null || !isFinite(v) ? "–" : v.toFixed(1);
   const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+  // The clock for a time of today, with the date before it otherwise.
+  function when(t) {
+    const d = new Date(t * 1000);
+    if (d.toDateString() === new Date().toDateString()) return clock(t);
+    const two = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${clock(t)}`;
+  }
+  // A duration in seconds as "24 h", "90 min" or "45 s", never broken
+  // across lines (a no-break space).
+  const span = (s) => s % 3600 === 0 ? `${s / 3600}\u00a0h` : s % 60 === 0 ? `${s / 60}\u00a0min` : `${s}\u00a0s`;
   // RFC 3339 with nanoseconds to Unix seconds (Date keeps milliseconds).
   const parseTime = (s) => Date.parse(s.replace(/(\.\d{3})\d+/, "$1")) / 1000;
 
   // ---- state ----
   const vms = new Map(); // uuid -> vm
-  const host = { up: null, versions: null, domains: null, history: undefined, statsError: null, apiError: null, lastData: null };
+  const host = { up: null, versions: null, domains: null, history: undefined, events: null, statsError: null, apiError: null, lastData: null };
   const view = { sort: { key: "name", dir: 1 }, filter: "", uuid: null };
 
   function vmFor(uuid) {
@@ -221,8 +231,10 @@
       host.up = h.libvirt_up ? 1 : 0;
       host.domains = h.reading ? h.reading.domains : null;
       host.history = h.history;
+      host.events = h.events;
     } catch { return; }
     renderHost();
+    renderFeedNote();
   }
 
   async function pollVersions() {
@@ -292,15 +304,15 @@
   }
   const COLUMNS = [
     ["name", null], ["state", null], ["vcpus", (v) => v == null ? "–" : String(v)], ["mem", (v) => bytes(v)],
-    ["cpu", pct], ["diskRd", (v) => bytes(v, "/s")], ["diskWr", (v) => bytes(v, "/s")],
-    ["netRx", (v) => bytes(v, "/s")], ["netTx", (v) => bytes(v, "/s")], ["uuid", null],
+    ["cpu", pct], ["diskRd", (v) => bytes(v)], ["diskWr", (v) => bytes(v)],
+    ["netRx", (v) => bytes(v)], ["netTx", (v) => bytes(v)], ["uuid", null],
   ];
 
   function makeRow(vm) {
     const tr = el("tr");
     const cells = {};
     for (const [key] of COLUMNS) {
-      const td = el("td", key === "uuid" ? "uuid" : key === "name" || key === "state" ? "" : "num");
+      const td = el("td", key === "uuid" || key === "name" ? key : key === "state" ? "" : "num");
       if (key === "name") {
         const a = el("a");
         a.href = "#/vm/" + vm.uuid;
@@ -515,6 +527,7 @@
     const list = $("#events");
     list.prepend(li);
     while (list.childElementCount > MAX_EVENTS) list.lastElementChild.remove();
+    renderFeedNote();
     // An event reports a state change before the next sample shows it.
     const vm = vms.get(ev.domain_id);
     const state = EVENT_STATE[ev.event_type];
@@ -523,6 +536,18 @@
       vm.stateT = t;
       if (view.uuid) renderVM(); else renderTable();
       renderHost();
+    }
+  }
+
+  // An empty feed says what it covers, so that it does not look broken:
+  // vAdvisor holds every event since kept_since (its start, or the
+  // retention ago), and an empty history means there was none.
+  function renderFeedNote() {
+    const note = $("#events-none");
+    const none = feed.last != null && !$("#events").childElementCount && host.events;
+    note.hidden = !none;
+    if (none) {
+      note.textContent = `No events since ${when(parseTime(host.events.kept_since))}; kept for ${span(host.events.retention_seconds)}`;
     }
   }
 
@@ -563,6 +588,7 @@
           const text = await resp.text();
           feed.last = 0;
           for (const line of text.split("\n")) if (line.trim()) addEvent(JSON.parse(line));
+          renderFeedNote();
         }
         quiet();
         const resp = await fetch(API + "events?stream=true&since=" + feed.last, { cache: "no-store", signal: ctl.signal });
@@ -589,14 +615,14 @@
   }
 
   // ---- wiring ----
-  for (const th of document.querySelectorAll("#vms th")) {
+  for (const th of document.querySelectorAll("#vms th[data-key]")) {
     th.querySelector("button").addEventListener("click", () => {
       const key = th.dataset.key;
       const s = view.sort;
       // Numbers start with the largest: the busiest VM first.
       s.dir = s.key === key ? -s.dir : th.classList.contains("num") ? -1 : 1;
       s.key = key;
-      for (const h of document.querySelectorAll("#vms th")) h.removeAttribute("aria-sort");
+      for (const h of document.querySelectorAll("#vms th[data-key]")) h.removeAttribute("aria-sort");
       th.setAttribute("aria-sort", s.dir > 0 ? "ascending" : "descending");
       renderTable();
     });
