@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,61 +110,51 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, HistoryOff)
 		return
 	}
-	var (
-		samples []history.Sample
-		d       domstats.Domain
-		ok      bool
-	)
 	// Samples of a reading recorded while this answer is written wait for
 	// the next: a client that asks for what is newer than the newest
 	// sample it got then misses none.
-	until := s.history.Newest()
-	series := func(out *jsonOut, id libvirt.UUID) {
-		samples = between(samples, req.since, until)
-		out.series(id, len(samples), func(b []byte, i int) []byte {
-			samples[i].Decode(&d)
-			return appendSample(b, samples[i].Time(), &d)
-		})
-	}
+	q := history.Query{From: req.since, To: s.history.Newest()}
 	if one {
-		if samples, ok = s.history.Samples(id, samples); !ok {
+		var out *jsonOut
+		found := s.history.Range(id, q, func(t time.Time, d *domstats.Domain) bool {
+			if out == nil {
+				out = startJSON(w, r)
+				out.begin(id)
+			}
+			return out.sample(t, d)
+		})
+		if !found {
 			writeError(w, http.StatusNotFound, "no history for VM "+domstats.UUIDString(id))
 			return
 		}
-		out := startJSON(w, r)
+		if out == nil { // nothing in the range
+			out = startJSON(w, r)
+			out.begin(id)
+		}
 		defer out.close()
-		series(out, id)
+		out.finish()
 		out.end()
 		return
 	}
 	out := startJSON(w, r)
 	defer out.close()
 	for _, id := range s.history.UUIDs() {
-		if samples, ok = s.history.Samples(id, samples); !ok || len(between(samples, req.since, until)) == 0 {
-			continue // aged out since the listing, or nothing new
+		begun := false // a VM with nothing in the range is left out
+		s.history.Range(id, q, func(t time.Time, d *domstats.Domain) bool {
+			if !begun {
+				out.begin(id)
+				begun = true
+			}
+			return out.sample(t, d)
+		})
+		if begun {
+			out.finish()
 		}
-		series(out, id)
 		if out.err != nil {
 			return // the client went away
 		}
 	}
 	out.end()
-}
-
-// between is the samples, oldest first, taken from from (if not zero) to
-// until.
-func between(samples []history.Sample, from, until time.Time) []history.Sample {
-	at := func(s history.Sample, t time.Time) int { return s.Time().Compare(t) }
-	end, found := slices.BinarySearchFunc(samples, until, at)
-	if found {
-		end++
-	}
-	samples = samples[:end]
-	if from.IsZero() {
-		return samples
-	}
-	start, _ := slices.BinarySearchFunc(samples, from, at)
-	return samples[start:]
 }
 
 // serveLive answers with one sample per active VM from a fresh reading.
@@ -224,6 +213,7 @@ type jsonOut struct {
 	gz    *gzip.Writer
 	chunk []byte
 	first bool
+	n     int // samples in the current array
 	err   error
 }
 
@@ -282,6 +272,27 @@ func (o *jsonOut) entry(id libvirt.UUID, value []byte) {
 	o.write(o.key(o.chunk[:0], id))
 	o.write(value)
 }
+
+// begin starts the array of id's samples; sample adds one, and finish
+// ends it. sample reports whether the client still listens.
+func (o *jsonOut) begin(id libvirt.UUID) {
+	o.write(append(o.key(o.chunk[:0], id), '['))
+	o.n = 0
+}
+
+func (o *jsonOut) sample(t time.Time, d *domstats.Domain) bool {
+	b := o.chunk[:0]
+	if o.n > 0 {
+		b = append(b, ',')
+	}
+	o.n++
+	b = appendSample(b, t, d)
+	o.write(b)
+	o.chunk = b[:0]
+	return o.err == nil
+}
+
+func (o *jsonOut) finish() { o.write(append(o.chunk[:0], ']')) }
 
 // series writes "<uuid>":[...] with n samples, each appended by sample.
 func (o *jsonOut) series(id libvirt.UUID, n int, sample func(b []byte, i int) []byte) {

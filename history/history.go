@@ -201,3 +201,51 @@ func (h *History) Samples(id libvirt.UUID, buf []Sample) ([]Sample, bool) {
 	buf = rg.copyTo(buf)
 	return buf, len(buf) > 0
 }
+
+// Query selects a VM's samples: those taken from From to To (zero: from the
+// oldest kept, to the newest). With Step > 0 only one sample per step is
+// kept: the last one taken in each window (k*Step, (k+1)*Step] of Unix
+// time, so that the samples chosen do not move as the range slides.
+type Query struct {
+	From, To time.Time
+	Step     time.Duration
+}
+
+// Range calls fn with the VM's samples that q selects, oldest first, and
+// reports whether the VM has any sample at all; fn returns false to stop.
+// fn's domain is reused from call to call: copy what it keeps.
+func (h *History) Range(id libvirt.UUID, q Query, fn func(t time.Time, d *domstats.Domain) bool) bool {
+	h.mu.RLock()
+	rg := h.rings[id]
+	h.mu.RUnlock()
+	if rg == nil {
+		return false
+	}
+	samples := rg.copyTo(nil)
+	if len(samples) == 0 {
+		return false
+	}
+	var d domstats.Domain
+	d.UUID = id
+	from, to := q.From.UnixNano(), q.To.UnixNano()
+	for i := range samples {
+		s := &samples[i]
+		if (!q.From.IsZero() && s.time < from) || (!q.To.IsZero() && s.time > to) {
+			continue
+		}
+		if q.Step > 0 && i+1 < len(samples) && (q.To.IsZero() || samples[i+1].time <= to) &&
+			window(samples[i+1].time, q.Step) == window(s.time, q.Step) {
+			continue // a later sample of the same window follows
+		}
+		s.Decode(&d)
+		if !fn(s.Time(), &d) {
+			break
+		}
+	}
+	return true
+}
+
+// window numbers the step window (k*step, (k+1)*step] that t falls in.
+func window(t int64, step time.Duration) int64 {
+	return (t - 1) / int64(step)
+}

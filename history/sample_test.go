@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,44 @@ func TestMemoryPerSample(t *testing.T) {
 	reported := metric(t, h, "vadvisor_history_memory_bytes") / (memVMs * memSamples)
 	if reported < per*0.8 || reported > per*1.2 {
 		t.Errorf("vadvisor_history_memory_bytes says %.0f bytes per sample, the heap grew by %.0f", reported, per)
+	}
+}
+
+// Range selects by time and, with a step, keeps the last sample of each
+// step window of Unix time; fn stopping ends the walk.
+func TestRangeStep(t *testing.T) {
+	h := newTestHistory(t, time.Second, time.Minute)
+	for i := 1; i <= 10; i++ {
+		h.Record(reading(time.Unix(int64(i), 0), fakeDomain(1, uint64(i))))
+	}
+	id := libvirt.UUID{1, 1}
+	sec := func(s int64) time.Time { return time.Unix(s, 0) }
+	for _, c := range []struct {
+		q    Query
+		stop int
+		want string
+	}{
+		{Query{}, 0, "1 2 3 4 5 6 7 8 9 10"},
+		{Query{From: sec(4), To: sec(8)}, 0, "4 5 6 7 8"},
+		{Query{Step: 3 * time.Second}, 0, "3 6 9 10"},
+		{Query{From: sec(4), To: sec(8), Step: 3 * time.Second}, 0, "6 8"},
+		{Query{Step: time.Second}, 0, "1 2 3 4 5 6 7 8 9 10"},
+		{Query{From: sec(11)}, 0, ""},
+		{Query{}, 2, "1 2"},
+	} {
+		var got []string
+		ok := h.Range(id, c.q, func(ts time.Time, d *domstats.Domain) bool {
+			if d.CPUTime.V != 1e9+uint64(ts.Unix()) || d.Name != "vm1" {
+				t.Errorf("%v: the sample at %v holds another's figures", c.q, ts)
+			}
+			got = append(got, fmt.Sprint(ts.Unix()))
+			return c.stop == 0 || len(got) < c.stop
+		})
+		if !ok || strings.Join(got, " ") != c.want {
+			t.Errorf("Range(%+v): %v %q, want %q", c.q, ok, strings.Join(got, " "), c.want)
+		}
+	}
+	if h.Range(libvirt.UUID{2}, Query{}, func(time.Time, *domstats.Domain) bool { return true }) {
+		t.Error("Range of a VM without samples reports some")
 	}
 }
