@@ -109,13 +109,18 @@ func BenchmarkStats1000x60(b *testing.B) {
 // interfaces and disks.
 func BenchmarkAppendSample(b *testing.B) {
 	h, ids := syntheticHistory(b, 1, 1)
-	samples, _ := h.Samples(ids[0], nil)
-	if len(samples) != 1 {
-		b.Fatalf("%d samples", len(samples))
+	var (
+		d domstats.Domain
+		t time.Time
+		n int
+	)
+	h.Range(ids[0], history.Query{}, func(at time.Time, got *domstats.Domain) bool {
+		t, d, n = at, *got, n+1
+		return true
+	})
+	if n != 1 {
+		b.Fatalf("%d samples", n)
 	}
-	var d domstats.Domain
-	samples[0].Decode(&d)
-	t := samples[0].Time()
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {

@@ -5,32 +5,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
-// BenchmarkSampleEncodeDecode stores a running domain (two vCPUs,
-// interfaces and disks) in a sample and reads it back.
-func BenchmarkSampleEncodeDecode(b *testing.B) {
-	v := func(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
-	d := domstats.Domain{Name: "vm", ID: 1, State: v(1), CPUTime: v(1e9), CPUUser: v(1e8), CPUSystem: v(1e7),
-		Balloon: domstats.Balloon{Current: v(1 << 20), Maximum: v(1 << 21), RSS: v(1 << 19), SwapIn: v(0)}}
-	for k := range 2 {
-		d.VCPUs = append(d.VCPUs, domstats.VCPU{State: v(1), Time: v(5e9)})
-		d.Nets = append(d.Nets, domstats.Net{Name: "tap" + string(rune('0'+k)), RxBytes: v(1500), RxPkts: v(1), TxBytes: v(900), TxPkts: v(1)})
-		d.Blocks = append(d.Blocks, domstats.Block{Name: "vd" + string(rune('a'+k)), RdReqs: v(1), RdBytes: v(4096), Capacity: v(10 << 30)})
-	}
-	l := newLayout(&d)
-	var s Sample
-	var out domstats.Domain
+// BenchmarkChunkEncodeDecode stores a chunk's worth of samples of a
+// running domain (two vCPUs, interfaces and disks) and reads them back.
+func BenchmarkChunkEncodeDecode(b *testing.B) {
+	d := fakeDomain(1, 0)
+	var ticks, vals []uint64
 	b.ReportAllocs()
 	for b.Loop() {
-		s.set(1, l, &d)
-		s.Decode(&out)
+		hd := newHead(newLayout(&d))
+		for i := range uint64(chunkSamples) {
+			d.CPUTime.V += 12345678 + i%7*1000
+			hd.push(i, &d)
+		}
+		var err error
+		if ticks, vals, err = hd.seal().decode(ticks, vals); err != nil {
+			b.Fatal(err)
+		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunkSamples), "ns/sample")
 }
 
-func (h *History) ticks() uint64 {
+func (h *History) recorded() uint64 {
 	h.statsMu.Lock()
 	defer h.statsMu.Unlock()
 	return h.stats.samples
@@ -51,9 +49,9 @@ func benchSampler(b *testing.B, uri string) {
 	for b.Loop() {
 		h := runHistory(b, conn, interval, time.Minute)
 		time.Sleep(2 * interval) // warm up: connection, first rings
-		startCPU, startTicks := cpuTime(), h.ticks()
+		startCPU, startTicks := cpuTime(), h.recorded()
 		time.Sleep(20 * interval)
-		cpu, ticks := cpuTime()-startCPU, h.ticks()-startTicks
+		cpu, ticks := cpuTime()-startCPU, h.recorded()-startTicks
 		if ticks == 0 {
 			b.Fatal("no samples taken")
 		}

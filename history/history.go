@@ -1,6 +1,6 @@
-// Package history keeps a short history of per-VM statistics: at every
-// tick of a steady clock it takes one bulk reading of all domains and
-// appends one compact sample per active VM to that VM's fixed-size ring.
+// Package history keeps a history of per-VM statistics: at every tick of a
+// steady clock it takes one bulk reading of all domains and appends one
+// sample per active VM to that VM's series of compressed chunks.
 package history
 
 import (
@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -23,13 +25,16 @@ type History struct {
 	reader    *domstats.Reader
 	interval  time.Duration
 	retention time.Duration
-	capacity  int
 	logger    *slog.Logger
 
-	// mu guards the set of rings; each ring guards its own samples.
-	mu    sync.RWMutex
-	rings map[libvirt.UUID]*ring
-	last  int64 // Unix nanoseconds of the newest reading recorded
+	// mu guards the series and the ticks.
+	mu     sync.RWMutex
+	series map[libvirt.UUID]*series
+	// ticks are the times (Unix nanoseconds) of the readings recorded, by
+	// tick number less tickBase: the samples of one reading share one.
+	ticks    []int64
+	tickBase uint64
+	last     int64 // Unix nanoseconds of the newest reading recorded
 
 	statsMu sync.Mutex
 	stats   counters
@@ -56,9 +61,8 @@ func New(reader *domstats.Reader, interval, retention time.Duration, logger *slo
 		reader:    reader,
 		interval:  interval,
 		retention: retention,
-		capacity:  int(retention / interval),
 		logger:    logger,
-		rings:     map[libvirt.UUID]*ring{},
+		series:    map[libvirt.UUID]*series{},
 	}, nil
 }
 
@@ -134,34 +138,42 @@ func (h *History) failed(err error) {
 }
 
 // Record appends a sample per active VM from a reading (Run records one
-// per tick), then drops the samples, and the rings of VMs that are gone,
+// per tick), then drops the chunks, and the series of VMs that are gone,
 // older than the retention. A reading not newer than the last is ignored.
 func (h *History) Record(r *domstats.Reading) {
 	t := r.Time.UnixNano()
-	cutoff := t - int64(h.retention)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t <= h.last {
 		return
 	}
 	h.last = t
+	tick := h.tickBase + uint64(len(h.ticks))
+	h.ticks = append(h.ticks, t)
 	for i := range r.Domains {
 		d := &r.Domains[i]
 		if !d.Active() {
 			continue
 		}
-		rg := h.rings[d.UUID]
-		if rg == nil {
-			rg = newRing(h.capacity)
-			h.rings[d.UUID] = rg
+		s := h.series[d.UUID]
+		if s == nil {
+			s = &series{}
+			h.series[d.UUID] = s
 		}
-		rg.push(t, d)
+		s.push(tick, d)
 	}
-	for id, rg := range h.rings {
-		if rg.trim(cutoff) == 0 {
-			delete(h.rings, id)
+	// The first tick within the retention, and the oldest still used.
+	keep := h.tickBase + uint64(sort.Search(len(h.ticks), func(i int) bool { return h.ticks[i] > t-int64(h.retention) }))
+	oldest := tick + 1
+	for id, s := range h.series {
+		if !s.trim(keep) {
+			delete(h.series, id)
+			continue
 		}
+		oldest = min(oldest, s.oldest())
 	}
+	h.ticks = h.ticks[oldest-h.tickBase:]
+	h.tickBase = oldest
 }
 
 // Newest is the time of the newest reading recorded (zero before the
@@ -179,27 +191,13 @@ func (h *History) Newest() time.Time {
 // UUIDs lists the VMs that have samples, in byte order.
 func (h *History) UUIDs() []libvirt.UUID {
 	h.mu.RLock()
-	ids := make([]libvirt.UUID, 0, len(h.rings))
-	for id := range h.rings {
+	ids := make([]libvirt.UUID, 0, len(h.series))
+	for id := range h.series {
 		ids = append(ids, id)
 	}
 	h.mu.RUnlock()
 	slices.SortFunc(ids, func(a, b libvirt.UUID) int { return bytes.Compare(a[:], b[:]) })
 	return ids
-}
-
-// Samples returns copies of the VM's samples, oldest first, in buf,
-// reusing the storage of buf's elements, and reports whether the VM has
-// any. The sampler is held up only while this one VM is copied.
-func (h *History) Samples(id libvirt.UUID, buf []Sample) ([]Sample, bool) {
-	h.mu.RLock()
-	rg := h.rings[id]
-	h.mu.RUnlock()
-	if rg == nil {
-		return buf[:0], false
-	}
-	buf = rg.copyTo(buf)
-	return buf, len(buf) > 0
 }
 
 // Query selects a VM's samples: those taken from From to To (zero: from the
@@ -213,39 +211,92 @@ type Query struct {
 
 // Range calls fn with the VM's samples that q selects, oldest first, and
 // reports whether the VM has any sample at all; fn returns false to stop.
-// fn's domain is reused from call to call: copy what it keeps.
+// fn's domain is reused from call to call: copy what it keeps. The
+// sampler is held up only while the VM's chunks are listed.
 func (h *History) Range(id libvirt.UUID, q Query, fn func(t time.Time, d *domstats.Domain) bool) bool {
 	h.mu.RLock()
-	rg := h.rings[id]
+	s := h.series[id]
+	if s == nil {
+		h.mu.RUnlock()
+		return false
+	}
+	chunks, ticks, base := s.chunks(), h.ticks, h.tickBase
+	from, to := h.last-int64(h.retention)+1, int64(math.MaxInt64)
 	h.mu.RUnlock()
-	if rg == nil {
-		return false
+	if !q.From.IsZero() {
+		from = max(from, q.From.UnixNano())
 	}
-	samples := rg.copyTo(nil)
-	if len(samples) == 0 {
-		return false
+	if !q.To.IsZero() {
+		to = q.To.UnixNano()
 	}
-	var d domstats.Domain
-	d.UUID = id
-	from, to := q.From.UnixNano(), q.To.UnixNano()
-	for i := range samples {
-		s := &samples[i]
-		if (!q.From.IsZero() && s.time < from) || (!q.To.IsZero() && s.time > to) {
+	w := walk{fn: fn, step: int64(q.Step)}
+	w.d.UUID = id
+	for _, c := range chunks {
+		if ticks[c.last-base] < from || ticks[c.first-base] > to {
 			continue
 		}
-		if q.Step > 0 && i+1 < len(samples) && (q.To.IsZero() || samples[i+1].time <= to) &&
-			window(samples[i+1].time, q.Step) == window(s.time, q.Step) {
-			continue // a later sample of the same window follows
+		var err error
+		if w.ticks, w.vals, err = c.decode(w.ticks, w.vals); err != nil {
+			h.logger.Error("history chunk does not decode", "uuid", domstats.UUIDString(id), "err", err)
+			continue
 		}
-		s.Decode(&d)
-		if !fn(s.Time(), &d) {
-			break
+		size := c.layout.size()
+		for i, tick := range w.ticks {
+			if t := ticks[tick-base]; t >= from && t <= to && !w.sample(t, c.layout, w.vals[i*size:(i+1)*size]) {
+				return true
+			}
 		}
 	}
+	w.flush()
 	return true
 }
 
+// walk hands a Range's samples to its fn, keeping back each one until it
+// is known to be the last of its step window.
+type walk struct {
+	fn           func(t time.Time, d *domstats.Domain) bool
+	step         int64
+	d            domstats.Domain
+	ticks, vals  []uint64 // a chunk's, decoded
+	pending      []uint64 // with a step: the last sample seen
+	pendingT     int64
+	pendingOf    *layout
+	stopped, has bool
+}
+
+func (w *walk) sample(t int64, l *layout, row []uint64) bool {
+	if w.step <= 0 {
+		return w.emit(t, l, row)
+	}
+	if w.has && window(w.pendingT, w.step) != window(t, w.step) && !w.emit(w.pendingT, w.pendingOf, w.pending) {
+		return false
+	}
+	w.pending, w.pendingT, w.pendingOf, w.has = append(w.pending[:0], row...), t, l, true
+	return true
+}
+
+func (w *walk) flush() {
+	if w.has && !w.stopped {
+		w.emit(w.pendingT, w.pendingOf, w.pending)
+	}
+}
+
+func (w *walk) emit(t int64, l *layout, row []uint64) bool {
+	l.decode(row, &w.d)
+	w.stopped = !w.fn(time.Unix(0, t).UTC(), &w.d)
+	return !w.stopped
+}
+
 // window numbers the step window (k*step, (k+1)*step] that t falls in.
-func window(t int64, step time.Duration) int64 {
-	return (t - 1) / int64(step)
+func window(t, step int64) int64 {
+	return (t - 1) / step
+}
+
+// memory is the heap the samples hold; the caller holds h.mu.
+func (h *History) memory() int {
+	n := cap(h.ticks) * 8
+	for _, s := range h.series {
+		n += s.memory()
+	}
+	return n
 }

@@ -78,7 +78,7 @@ func TestGuestsHistory(t *testing.T) {
 	missed := metric(t, h, "vadvisor_history_missed_ticks_total")
 
 	for _, name := range names {
-		samples, ok := h.Samples(guestUUID(t, name), nil)
+		samples, ok := samplesOf(h, guestUUID(t, name))
 		if !ok {
 			t.Fatalf("%s: no history", name)
 		}
@@ -86,18 +86,18 @@ func TestGuestsHistory(t *testing.T) {
 			t.Errorf("%s: %d samples, want 2 to the 20 the retention holds", name, len(samples))
 		}
 		skipped := 0 // grid slots between samples
-		first := samples[0].Time()
+		first := samples[0].t
 		var prev domstats.Domain
 		for i := range samples {
 			var d domstats.Domain
-			samples[i].Decode(&d)
-			at := samples[i].Time()
+			d = samples[i].d
+			at := samples[i].t
 			// On the grid: no drift however long each reading takes.
 			if off := at.Sub(first) % interval; off > 40*time.Millisecond && off < interval-40*time.Millisecond {
 				t.Errorf("%s: sample %d is %s off the %s grid", name, i, off, interval)
 			}
 			if i > 0 {
-				gap := at.Sub(samples[i-1].Time())
+				gap := at.Sub(samples[i-1].t)
 				if gap < interval*6/10 {
 					t.Errorf("%s: samples %d and %d are %s apart, closer than a tick", name, i-1, i, gap)
 				}
@@ -160,7 +160,7 @@ func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
 	p := testbed.NewProxy(t, "/var/run/libvirt/libvirt-sock")
 	conn := testbed.Conn(t, "qemu+unix:///system?socket="+p.Path)
 	h := runHistory(t, conn, 100*time.Millisecond, time.Minute)
-	count := func() int { s, _ := h.Samples(id, nil); return len(s) }
+	count := func() int { s, _ := samplesOf(h, id); return len(s) }
 	waitFor(t, "3 samples", 30*time.Second, func() bool { return count() >= 3 })
 
 	p.Down()
@@ -174,7 +174,7 @@ func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
 	if got := count(); got != before {
 		t.Fatalf("%d samples during the outage, %d before it: sampling did not pause", got, before)
 	}
-	samples, ok := h.Samples(id, nil)
+	samples, ok := samplesOf(h, id)
 	if !ok || len(samples) != before {
 		t.Fatal("the history was not served during the outage")
 	}
@@ -182,10 +182,10 @@ func TestPausesWhileLibvirtIsUnreachable(t *testing.T) {
 
 	p.Up()
 	waitFor(t, "sampling to resume", 15*time.Second, func() bool {
-		s, _ := h.Samples(id, nil)
-		return len(s) > before && s[len(s)-1].Time().After(outageEnd)
+		s, _ := samplesOf(h, id)
+		return len(s) > before && s[len(s)-1].t.After(outageEnd)
 	})
-	if s, _ := h.Samples(id, nil); !s[0].Time().Equal(samples[0].Time()) {
+	if s, _ := samplesOf(h, id); !s[0].t.Equal(samples[0].t) {
 		t.Error("the history from before the outage was lost")
 	}
 }

@@ -17,8 +17,8 @@ var (
 		"History ticks skipped because the previous one overran the interval.", nil, nil)
 	vmsDesc = prometheus.NewDesc("vadvisor_history_vms",
 		"VMs with samples in the history.", nil, nil)
-	memoryDesc = prometheus.NewDesc("vadvisor_history_memory_bytes",
-		"Heap held by the history's sample rings.", nil, nil)
+	memoryDesc = prometheus.NewDesc("vadvisor_history_bytes",
+		"Heap held by the history's compressed samples.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -42,16 +42,8 @@ func (h *History) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(missedDesc, prometheus.CounterValue, float64(s.missed))
 
 	h.mu.RLock()
-	vms := len(h.rings)
-	rings := make([]*ring, 0, vms)
-	for _, rg := range h.rings {
-		rings = append(rings, rg)
-	}
+	vms, memory := len(h.series), h.memory()
 	h.mu.RUnlock()
-	memory := 0
-	for _, rg := range rings {
-		memory += rg.memory()
-	}
 	ch <- prometheus.MustNewConstMetric(vmsDesc, prometheus.GaugeValue, float64(vms))
 	ch <- prometheus.MustNewConstMetric(memoryDesc, prometheus.GaugeValue, float64(memory))
 }

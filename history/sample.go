@@ -2,7 +2,7 @@ package history
 
 import (
 	"math"
-	"time"
+	"unsafe"
 
 	"github.com/vadvisor/vadvisor/domstats"
 )
@@ -22,12 +22,14 @@ var (
 )
 
 // layout is what consecutive samples of a VM share, stored once instead of
-// per sample: its name and device set.
+// per sample: its name and device set, and which of its fields are
+// counters.
 type layout struct {
-	name   string
-	vcpus  int
-	nets   []string
-	blocks []string
+	name    string
+	vcpus   int
+	nets    []string
+	blocks  []string
+	counter []bool // by field, in the order of encode
 }
 
 func newLayout(d *domstats.Domain) *layout {
@@ -38,7 +40,21 @@ func newLayout(d *domstats.Domain) *layout {
 	for i := range d.Blocks {
 		l.blocks[i] = d.Blocks[i].Name
 	}
+	l.counter = make([]bool, 0, l.size())
+	l.counter = appendKinds(l.counter, domainAt, 1)
+	l.counter = appendKinds(l.counter, vcpuAt, l.vcpus)
+	l.counter = appendKinds(l.counter, netAt, len(l.nets))
+	l.counter = appendKinds(l.counter, blockAt, len(l.blocks))
 	return l
+}
+
+func appendKinds[T any](dst []bool, at domstats.FieldSet[T], times int) []bool {
+	for range times {
+		for i := range at.Len() {
+			dst = append(dst, at.Kind(i) == domstats.Counter)
+		}
+	}
+	return dst
 }
 
 func (l *layout) matches(d *domstats.Domain) bool {
@@ -58,34 +74,26 @@ func (l *layout) matches(d *domstats.Domain) bool {
 	return true
 }
 
+// size is the number of fields of a sample.
 func (l *layout) size() int {
 	return domainAt.Len() + l.vcpus*vcpuAt.Len() + len(l.nets)*netAt.Len() + len(l.blocks)*blockAt.Len()
 }
 
-// Sample is one VM's statistics at one tick, held compactly: a timestamp,
-// the shared layout and a flat run of numbers.
-type Sample struct {
-	time   int64 // Unix nanoseconds
-	layout *layout
-	vals   []uint64
+// memory is the heap the layout holds.
+func (l *layout) memory() int {
+	n := int(unsafe.Sizeof(*l)) + len(l.name) + (len(l.nets)+len(l.blocks))*int(unsafe.Sizeof("")) + cap(l.counter)
+	for _, s := range l.nets {
+		n += len(s)
+	}
+	for _, s := range l.blocks {
+		n += len(s)
+	}
+	return n
 }
 
-// Time is when the reading the sample comes from was taken.
-func (s *Sample) Time() time.Time { return time.Unix(0, s.time).UTC() }
-
-// Name is the VM's name at the time of the sample.
-func (s *Sample) Name() string { return s.layout.name }
-
-// set encodes d into the sample, reusing its storage when it fits.
-func (s *Sample) set(t int64, l *layout, d *domstats.Domain) {
-	s.time, s.layout = t, l
-	n := l.size()
-	if cap(s.vals) < n {
-		s.vals = make([]uint64, n)
-	}
-	v := s.vals[:n]
-	s.vals = v
-	v = put(v, d, domainAt)
+// encode writes d's fields kept in a sample to row (of l.size()).
+func (l *layout) encode(row []uint64, d *domstats.Domain) {
+	v := put(row, d, domainAt)
 	for i := range d.VCPUs {
 		v = put(v, &d.VCPUs[i], vcpuAt)
 	}
@@ -126,18 +134,17 @@ func get(v uint64) domstats.Value {
 	return domstats.Value{V: v, OK: true}
 }
 
-// Decode fills d with the sample's statistics (its name and the fields
-// kept in the history), reusing d's slices; the other fields are left
-// absent. The UUID is not part of a sample and is left as it was.
-func (s *Sample) Decode(d *domstats.Domain) {
-	l := s.layout
+// decode fills d with a sample's row (its name and the fields kept in the
+// history), reusing d's slices; the other fields are left absent. The
+// UUID is not part of a sample and is left as it was.
+func (l *layout) decode(row []uint64, d *domstats.Domain) {
 	*d = domstats.Domain{
 		Name: l.name, UUID: d.UUID,
 		VCPUs:  resize(d.VCPUs, l.vcpus),
 		Nets:   resize(d.Nets, len(l.nets)),
 		Blocks: resize(d.Blocks, len(l.blocks)),
 	}
-	v := take(s.vals, d, domainAt)
+	v := take(row, d, domainAt)
 	for i := range d.VCPUs {
 		d.VCPUs[i] = domstats.VCPU{}
 		v = take(v, &d.VCPUs[i], vcpuAt)
@@ -157,10 +164,4 @@ func resize[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
-}
-
-// copyTo copies the sample into dst, reusing dst's storage.
-func (s *Sample) copyTo(dst *Sample) {
-	dst.time, dst.layout = s.time, s.layout
-	dst.vals = append(dst.vals[:0], s.vals...)
 }
