@@ -162,9 +162,15 @@ func (h *History) Record(r *domstats.Reading) {
 		}
 		s.push(tick, d)
 	}
-	// The first tick within the retention, and the oldest still used.
-	keep := h.tickBase + uint64(sort.Search(len(h.ticks), func(i int) bool { return h.ticks[i] > t-int64(h.retention) }))
-	oldest := tick + 1
+	h.dropOld(t)
+}
+
+// dropOld drops the chunks, and the series, whose samples are all older
+// than the retention at time now, and the reading times no chunk uses.
+// The caller holds h.mu.
+func (h *History) dropOld(now int64) {
+	keep := h.tickBase + uint64(sort.Search(len(h.ticks), func(i int) bool { return h.ticks[i] > now-int64(h.retention) }))
+	oldest := h.tickBase + uint64(len(h.ticks))
 	for id, s := range h.series {
 		if !s.trim(keep) {
 			delete(h.series, id)

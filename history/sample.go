@@ -2,6 +2,7 @@ package history
 
 import (
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/vadvisor/vadvisor/domstats"
@@ -40,12 +41,21 @@ func newLayout(d *domstats.Domain) *layout {
 	for i := range d.Blocks {
 		l.blocks[i] = d.Blocks[i].Name
 	}
-	l.counter = make([]bool, 0, l.size())
-	l.counter = appendKinds(l.counter, domainAt, 1)
-	l.counter = appendKinds(l.counter, vcpuAt, l.vcpus)
-	l.counter = appendKinds(l.counter, netAt, len(l.nets))
-	l.counter = appendKinds(l.counter, blockAt, len(l.blocks))
+	l.counter = newLayoutKinds(l)
 	return l
+}
+
+// newLayoutKinds says which of l's fields are counters.
+func newLayoutKinds(l *layout) []bool {
+	c := make([]bool, 0, l.size())
+	c = appendKinds(c, domainAt, 1)
+	c = appendKinds(c, vcpuAt, l.vcpus)
+	c = appendKinds(c, netAt, len(l.nets))
+	return appendKinds(c, blockAt, len(l.blocks))
+}
+
+func (l *layout) equal(o *layout) bool {
+	return l.name == o.name && l.vcpus == o.vcpus && slices.Equal(l.nets, o.nets) && slices.Equal(l.blocks, o.blocks)
 }
 
 func appendKinds[T any](dst []bool, at domstats.FieldSet[T], times int) []bool {
