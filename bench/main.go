@@ -16,7 +16,10 @@
 //     /metrics and /api/v1.0/stats/?live=true are read without pause;
 //   - job: the job collector's per-domain calls on a 1000-domain
 //     test-driver node, bounded to libvirtconn.Workers at a time: every
-//     scrape complete, none timed out.
+//     scrape complete, none timed out;
+//   - history: the history's bytes per VM-sample and per value, by group
+//     of fields, on guests with and without an OS and on the test node,
+//     sampled at 1 s for -history-for.
 //
 // It needs root and a machine where scripts/testbed.sh can run libvirtd.
 // Figures on a shared machine are noisy: read the ratios.
@@ -51,11 +54,11 @@ var (
 	scrapes      = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
 	scrapeRounds = flag.Int("scrape-rounds", 5, "scrape part: rounds of the real-guest comparison (the scrapes are shared out among them)")
 	keep         = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
-	only         = flag.String("only", "", "run only these parts, comma-separated: scrape, events, job (default: all)")
+	only         = flag.String("only", "", "run only these parts, comma-separated: scrape, cost, events, job, history (default: all)")
 )
 
 // parts are the benchmark's parts in the order they run.
-var parts = []string{"scrape", "cost", "events", "job"}
+var parts = []string{"scrape", "cost", "events", "job", "history"}
 
 func main() {
 	flag.Parse()
@@ -115,7 +118,7 @@ func run() error {
 	}
 	// The job part needs libvirtd only, not the guests.
 	running := 0
-	if sel["scrape"] || sel["cost"] || sel["events"] {
+	if sel["scrape"] || sel["cost"] || sel["events"] || sel["history"] {
 		running = *guests
 	}
 	logf("starting libvirtd and %d guests", running)
@@ -163,6 +166,9 @@ func run() error {
 	}
 	if sel["job"] {
 		sections = append(sections, jobPart(root, dir, bin, nodeURI).print)
+	}
+	if sel["history"] {
+		sections = append(sections, historyPart(root, nodeURI).print)
 	}
 
 	host, _ := os.Hostname()

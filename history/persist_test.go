@@ -121,3 +121,27 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// Footprint accounts for every byte of a VM's sealed chunks, and for one
+// value per field and sample.
+func TestFootprint(t *testing.T) {
+	h, _ := savedHistory(t)
+	id := libvirt.UUID{1, 1}
+	f := h.Footprint(id)
+	h.mu.RLock()
+	bytes, samples := 0, 0
+	for _, c := range h.series[id].sealed {
+		bytes += len(c.data)
+		samples += c.n
+	}
+	width := h.series[id].sealed[0].layout.size()
+	h.mu.RUnlock()
+	sum, values := 0, 0
+	for g, b := range f.Bytes {
+		sum += b
+		values += f.Values[g]
+	}
+	if f.Samples != samples || sum != bytes || values != samples*(width+1) || f.Bytes["cpu"] == 0 || f.Bytes["disk"] == 0 {
+		t.Fatalf("footprint %+v: %d samples and %d bytes in %d values, want %d, %d and %d", f, f.Samples, sum, values, samples, bytes, samples*(width+1))
+	}
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/libvirtconn"
+)
+
+var historyFor = flag.Duration("history-for", 250*time.Second, "history part: how long to sample at 1 s (two sealed chunks take 240 s)")
+
+// osGuestPrefix names the history part's guests with a real OS, whose
+// figures move.
+const osGuestPrefix = "vadv-bl"
+
+// groupOrder is the order of the history part's columns.
+var groupOrder = []string{"times", "state", "cpu", "memory", "vcpu", "disk", "network"}
+
+type historyVM struct {
+	name               string
+	vcpus, nets, disks int
+	fp                 history.Footprint
+}
+
+type historyResult struct {
+	failed          string
+	vms             []historyVM
+	node            []historyVM // the test-driver node's
+	heap, nodeHeap  int         // vadvisor_history_bytes of each history
+	samples         int         // sampler ticks
+	loadStart, load string
+}
+
+// historyPart samples every domain of the system libvirtd, among them two
+// guests with a real OS, and the domains of a test-driver node, each in a
+// history of its own at 1 s, and measures what their samples take.
+func historyPart(root, nodeURI string) *historyResult {
+	r := &historyResult{loadStart: loadAvg()}
+	if err := command(root, "bash", "scripts/testbed.sh", "--linux", osGuestPrefix, "2"); err != nil {
+		r.failed = "cannot start the guests with an OS: " + err.Error()
+		return r
+	}
+	defer func() {
+		if !*keep {
+			for i := 1; i <= 2; i++ {
+				command(root, "virsh", "-c", systemURI, "destroy", fmt.Sprintf("%s%d", osGuestPrefix, i))
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), *historyFor)
+	defer cancel()
+	logf("history: sampling every domain at 1 s for %s", *historyFor)
+	sys, sysErr := sampleFor(ctx, systemURI)
+	node, nodeErr := sampleFor(ctx, nodeURI)
+	<-ctx.Done()
+	if err := cmpErr(sysErr, nodeErr); err != nil {
+		r.failed = err.Error()
+		return r
+	}
+	r.vms, r.heap, r.samples = footprints(sys)
+	r.node, r.nodeHeap, _ = footprints(node)
+	r.load = loadAvg()
+	return r
+}
+
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sampleFor runs a history of the domains at uri until ctx ends.
+func sampleFor(ctx context.Context, uri string) (*history.History, error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	conn, err := libvirtconn.New(uri, 3*time.Second, quiet)
+	if err != nil {
+		return nil, err
+	}
+	go conn.Run(ctx)
+	h, err := history.New(domstats.NewReader(conn, domstats.SampleGroups), time.Second, time.Hour, quiet)
+	if err != nil {
+		return nil, err
+	}
+	go h.Run(ctx)
+	return h, nil
+}
+
+// footprints measures each VM of h, and the whole history's heap.
+func footprints(h *history.History) (vms []historyVM, heap, ticks int) {
+	for _, id := range h.UUIDs() {
+		vm := historyVM{fp: h.Footprint(id)}
+		h.Range(id, history.Query{}, func(_ time.Time, d *domstats.Domain) bool {
+			vm.name, vm.vcpus, vm.nets, vm.disks = d.Name, len(d.VCPUs), len(d.Nets), len(d.Blocks)
+			return true
+		})
+		if vm.fp.Samples > 0 {
+			vms = append(vms, vm)
+		}
+	}
+	sort.Slice(vms, func(i, j int) bool { return vms[i].name < vms[j].name })
+	heap, ticks = historyBytes(h)
+	return vms, heap, ticks
+}
+
+// historyBytes reads vadvisor_history_bytes and the ticks recorded off the
+// history's own metrics.
+func historyBytes(h *history.History) (heap, ticks int) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h)
+	families, _ := reg.Gather()
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "vadvisor_history_bytes":
+				heap = int(m.GetGauge().GetValue())
+			case "vadvisor_history_samples_total":
+				ticks = int(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return heap, ticks
+}
+
+// perSample is a VM's bytes per sample: its columns and chunk headers.
+func (vm historyVM) perSample() float64 {
+	total := vm.fp.Chunks
+	for _, b := range vm.fp.Bytes {
+		total += b
+	}
+	return float64(total) / float64(vm.fp.Samples)
+}
+
+// hasOS tells a guest with a real OS: it reports its memory, so its
+// memory columns take more than a bit a value.
+func (vm historyVM) hasOS() bool { return strings.HasPrefix(vm.name, osGuestPrefix) }
+
+// projected is the heap per VM-sample of an hour of a VM like vm with two
+// vCPUs, disks and NICs: its columns scaled to two of each device, chunk
+// headers, and what it holds besides (open chunk, layout) spread over the
+// hour's samples.
+func (vm historyVM) projected() float64 {
+	per := func(g string) float64 { return float64(vm.fp.Bytes[g]) / float64(vm.fp.Samples) }
+	b := per("times") + per("state") + per("cpu") + per("memory") + float64(vm.fp.Chunks)/float64(vm.fp.Samples)
+	for _, d := range []struct {
+		group string
+		n     int
+	}{{"vcpu", vm.vcpus}, {"disk", vm.disks}, {"network", vm.nets}} {
+		if d.n > 0 {
+			b += per(d.group) / float64(d.n) * 2
+		}
+	}
+	return b + float64(vm.fp.Open)/3600
+}
+
+func (r *historyResult) print() {
+	if !heading("History memory", r.failed) {
+		return
+	}
+	fmt.Printf("Every domain of this libvirtd sampled at 1 s for %s (%d readings) in an in-process history; "+
+		"a VM's sealed chunks (%d samples each) measured by decoding them. Bytes per value by group of fields; "+
+		"B/VM-sample is the columns plus the chunk headers. Load average %s before, %s after.\n\n",
+		*historyFor, r.samples, 120, r.loadStart, r.load)
+	fmt.Printf("| VM | OS | vCPUs, disks, NICs | samples | %s | B/VM-sample | 1 h, 2 of each device: B/VM-sample |\n", strings.Join(groupOrder, " | "))
+	fmt.Printf("|---|---|---|---:|%s---:|---:|\n", strings.Repeat("---:|", len(groupOrder)))
+	var withOS, without []float64
+	for _, vm := range r.vms {
+		os := "none"
+		if vm.hasOS() {
+			os, withOS = "Linux", append(withOS, vm.projected())
+		} else {
+			without = append(without, vm.projected())
+		}
+		cells := make([]string, len(groupOrder))
+		for i, g := range groupOrder {
+			cells[i] = fmt.Sprintf("%.2f", float64(vm.fp.Bytes[g])/float64(max(vm.fp.Values[g], 1)))
+		}
+		fmt.Printf("| %s | %s | %d, %d, %d | %d | %s | %.1f | %.1f |\n", vm.name, os, vm.vcpus, vm.disks, vm.nets,
+			vm.fp.Samples, strings.Join(cells, " | "), vm.perSample(), vm.projected())
+	}
+	fmt.Println()
+	for _, c := range []struct {
+		what string
+		per  []float64
+	}{{"guests with a real OS", withOS}, {"guests without an OS", without}} {
+		if len(c.per) > 0 {
+			m := medianFloat(c.per)
+			fmt.Printf("- %s: median %.1f B per VM-sample; 200 such VMs for 1 h: %.1f MiB.\n", c.what, m, m*200*3600/(1<<20))
+		}
+	}
+	var node []float64
+	for _, vm := range r.node {
+		node = append(node, vm.perSample())
+	}
+	if len(node) > 0 {
+		fmt.Printf("- the %d-domain test node (state only): median %.1f B per VM-sample; its history holds %.1f MiB.\n",
+			len(node), medianFloat(node), float64(r.nodeHeap)/(1<<20))
+	}
+	fmt.Printf("- vadvisor_history_bytes of the system's history: %.1f MiB for %d VMs after %s.\n",
+		float64(r.heap)/(1<<20), len(r.vms), *historyFor)
+}
+
+func medianFloat(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
