@@ -49,8 +49,12 @@ type counters struct {
 	missed       uint64
 }
 
-// New checks the settings; sampling starts with Run.
+// New checks the settings; sampling starts with Run. A nil logger logs
+// nothing.
 func New(reader *domstats.Reader, interval, retention time.Duration, logger *slog.Logger) (*History, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	if interval <= 0 {
 		return nil, fmt.Errorf("history interval must be positive (or 0 to turn the history off), got %s", interval)
 	}
