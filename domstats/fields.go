@@ -309,9 +309,8 @@ var DirtyRateFields = []Field[Domain]{
 // field of every domain each second, and reading a field at an offset
 // costs no function call.
 type FieldSet[T any] struct {
-	keys  []string // libvirt's names
-	offs  []uintptr
-	kinds []Kind
+	keys []string // libvirt's names
+	offs []uintptr
 }
 
 func fieldSet[T any](keep func(*Field[T]) bool, tables ...[]Field[T]) FieldSet[T] {
@@ -332,7 +331,6 @@ func fieldSet[T any](keep func(*Field[T]) bool, tables ...[]Field[T]) FieldSet[T
 			}
 			s.keys = append(s.keys, fs[i].Key)
 			s.offs = append(s.offs, p-base)
-			s.kinds = append(s.kinds, fs[i].Kind)
 		}
 	}
 	return s
@@ -346,10 +344,6 @@ func Sampled[T any](tables ...[]Field[T]) FieldSet[T] {
 
 // Len is the number of fields in s.
 func (s FieldSet[T]) Len() int { return len(s.offs) }
-
-// Kind is what s's i-th field is as a metric: a counter only grows
-// (until its domain restarts).
-func (s FieldSet[T]) Kind(i int) Kind { return s.kinds[i] }
 
 // At is t's i-th field of s.
 func (s FieldSet[T]) At(t *T, i int) *Value {

@@ -5,23 +5,26 @@ import (
 	"math/bits"
 )
 
-// A column is one field of one VM's samples, stored as a bit stream: each
-// value as its difference from the one before (a gauge) or as the change
-// of that difference (a counter, whose steady growth then costs one bit).
-// The difference is zigzag-coded and written with the shortest of a few
-// prefix classes; a value that is absent, or the first after one, is
-// written by an escape.
-
-// class is a prefix of `ones` one bits then a zero (none after the last),
-// followed by a value of width bits.
-type class struct {
-	ones, width int
-}
-
-// classes, by width; the escape is seven one bits.
-var classes = [...]class{{0, 0}, {1, 4}, {2, 8}, {3, 14}, {4, 22}, {5, 32}, {6, 64}}
-
-const escapeOnes = len(classes)
+// A column is one field of one VM's samples, stored as a bit stream. Each
+// value is predicted from the ones before, and the miss is written:
+// zigzag-coded, in one bit when it is 0, in a short class when it is
+// small, else with its bit length. Two predictors compete: the value
+// before (its delta is the miss: good for gauges and bursty counters) and
+// the value before plus the last change (good for counters that grow
+// steadily, whose miss is then 0). Whichever missed by fewer bits of late
+// predicts the next value; the decoder, seeing the same values, makes the
+// same choice. A column whose last value and change are whole thousands
+// (CPU times: cgroup v2 counts microseconds, libvirt gives nanoseconds)
+// writes its misses in thousands; a miss that is not is written whole.
+// An absent value, and the first value after one, are written by an
+// escape; an absent value after an absent one is a miss of 0.
+//
+//	0                       miss 0 (or absent again)
+//	10   xxxx               miss below 16
+//	110  xxxxxxxx           miss below 256
+//	1110 llllll x...        miss of bit length l+1
+//	1111 0                  absent
+//	1111 1 lllllll x...     a value of bit length l, written whole
 
 var errCorrupt = errors.New("history: corrupt column data")
 
@@ -78,48 +81,78 @@ func (r *bitReader) align() { r.pos = (r.pos + 7) &^ 7 }
 type column struct {
 	prev, delta uint64 // the last value, and its difference from the one before
 	has         bool   // whether prev is a value (not absent)
+	// How many bits each predictor's misses took of late (a decaying
+	// sum): that of the last value's, and that of the last change's.
+	costLast, costTrend uint32
 }
 
 func zigzag(x uint64) uint64   { return x<<1 ^ uint64(int64(x)>>63) }
 func unzigzag(u uint64) uint64 { return u>>1 ^ -(u & 1) }
 
-// put encodes v (absent or not) after the column's previous values.
-func (c *column) put(w *bitWriter, v uint64, counter bool) {
-	if v == absent || !c.has {
-		w.ones(escapeOnes)
-		if v == absent {
-			w.write(0, 1)
-			c.has = false
-			return
-		}
-		w.write(1, 1)
-		n := uint(bits.Len64(v))
-		w.write(uint64(n), 7)
-		w.write(v, n)
-		c.prev, c.delta, c.has = v, 0, true
-		return
+// predict is the value the column expects next.
+func (c *column) predict() uint64 {
+	if c.costTrend < c.costLast {
+		return c.prev + c.delta
 	}
+	return c.prev
+}
+
+// scale is what the column's misses are counted in.
+func (c *column) scale() uint64 {
+	if c.delta != 0 && c.delta%1000 == 0 && c.prev%1000 == 0 {
+		return 1000
+	}
+	return 1
+}
+
+// seen moves the column on to v, a value (not absent), and scores both
+// predictors on it.
+func (c *column) seen(v uint64) {
 	d := v - c.prev
-	x := d
-	if counter {
-		x = d - c.delta
-	}
-	u := zigzag(x)
-	for _, k := range classes {
-		if k.width == 64 || u < 1<<k.width {
-			w.ones(k.ones)
-			w.write(0, 1)
-			w.write(u, uint(k.width))
-			break
-		}
-	}
+	c.costLast += uint32(bits.Len64(zigzag(d))) - c.costLast>>2
+	c.costTrend += uint32(bits.Len64(zigzag(d-c.delta))) - c.costTrend>>2
 	c.prev, c.delta = v, d
 }
 
+// put encodes v (absent or not) after the column's previous values.
+func (c *column) put(w *bitWriter, v uint64) {
+	switch {
+	case v == absent && !c.has:
+		w.write(0, 1)
+	case v == absent:
+		w.write(0b11110, 5)
+		c.has = false
+	case !c.has || c.scale() > 1 && int64(v-c.predict())%1000 != 0:
+		w.write(0b11111, 5)
+		n := uint(bits.Len64(v))
+		w.write(uint64(n), 7)
+		w.write(v, n)
+		*c = column{prev: v, has: true}
+	default:
+		u := zigzag(uint64(int64(v-c.predict()) / int64(c.scale())))
+		switch {
+		case u == 0:
+			w.write(0, 1)
+		case u < 16:
+			w.write(0b10, 2)
+			w.write(u, 4)
+		case u < 256:
+			w.write(0b110, 3)
+			w.write(u, 8)
+		default:
+			n := uint(bits.Len64(u))
+			w.write(0b1110, 4)
+			w.write(uint64(n-1), 6)
+			w.write(u, n)
+		}
+		c.seen(v)
+	}
+}
+
 // get decodes the column's next value.
-func (c *column) get(r *bitReader, counter bool) (uint64, error) {
+func (c *column) get(r *bitReader) (uint64, error) {
 	ones := 0
-	for ones < escapeOnes {
+	for ones < 4 {
 		b, err := r.read(1)
 		if err != nil {
 			return 0, err
@@ -129,42 +162,54 @@ func (c *column) get(r *bitReader, counter bool) (uint64, error) {
 		}
 		ones++
 	}
-	if ones == escapeOnes {
-		present, err := r.read(1)
-		if err != nil {
-			return 0, err
-		}
-		if present == 0 {
-			c.has = false
+	var u uint64
+	var err error
+	switch ones {
+	case 0:
+		if !c.has {
 			return absent, nil
 		}
-		n, err := r.read(7)
-		if err != nil || n > 64 {
-			return 0, errCorrupt
+	case 1:
+		u, err = r.read(4)
+	case 2:
+		u, err = r.read(8)
+	case 3:
+		var n uint64
+		if n, err = r.read(6); err == nil {
+			u, err = r.read(uint(n) + 1)
 		}
-		v, err := r.read(uint(n))
-		if err != nil || v == absent {
-			return 0, errCorrupt
-		}
-		c.prev, c.delta, c.has = v, 0, true
-		return v, nil
+	default:
+		return c.escaped(r)
 	}
-	if !c.has {
+	if err != nil || !c.has {
 		return 0, errCorrupt
 	}
-	u, err := r.read(uint(classes[ones].width))
-	if err != nil {
-		return 0, err
-	}
-	x := unzigzag(u)
-	d := x
-	if counter {
-		d = c.delta + x
-	}
-	v := c.prev + d
+	v := c.predict() + unzigzag(u)*c.scale()
 	if v == absent {
 		return 0, errCorrupt
 	}
-	c.prev, c.delta = v, d
+	c.seen(v)
+	return v, nil
+}
+
+// escaped decodes what follows an escape: absent, or a whole value.
+func (c *column) escaped(r *bitReader) (uint64, error) {
+	present, err := r.read(1)
+	if err != nil {
+		return 0, err
+	}
+	if present == 0 {
+		c.has = false
+		return absent, nil
+	}
+	n, err := r.read(7)
+	if err != nil || n > 64 {
+		return 0, errCorrupt
+	}
+	v, err := r.read(uint(n))
+	if err != nil || v == absent {
+		return 0, errCorrupt
+	}
+	*c = column{prev: v, has: true}
 	return v, nil
 }

@@ -47,10 +47,10 @@ func (h *head) push(tick uint64, d *domstats.Domain) {
 	}
 	h.last = tick
 	h.n++
-	h.ticks.put(&h.tickBits, tick, true)
+	h.ticks.put(&h.tickBits, tick)
 	h.layout.encode(h.row, d)
 	for i, v := range h.row {
-		h.cols[i].put(&h.bits[i], v, h.layout.counter[i])
+		h.cols[i].put(&h.bits[i], v)
 	}
 }
 
@@ -90,16 +90,15 @@ func (c *chunk) decode(ticks, vals []uint64) ([]uint64, []uint64, error) {
 	var col column
 	var err error
 	for i := range ticks {
-		if ticks[i], err = col.get(&r, true); err != nil {
+		if ticks[i], err = col.get(&r); err != nil {
 			return ticks, vals, err
 		}
 	}
 	for f := range width {
 		r.align()
 		col = column{}
-		counter := c.layout.counter[f]
 		for i := range c.n {
-			if vals[i*width+f], err = col.get(&r, counter); err != nil {
+			if vals[i*width+f], err = col.get(&r); err != nil {
 				return ticks, vals, err
 			}
 		}

@@ -40,9 +40,8 @@ func (h *History) Footprint(id libvirt.UUID) Footprint {
 		for f2 := -1; f2 < len(groups); f2++ {
 			start := r.pos
 			col = column{}
-			counter := f2 < 0 || c.layout.counter[f2]
 			for range c.n {
-				if _, err := col.get(&r, counter); err != nil {
+				if _, err := col.get(&r); err != nil {
 					return f
 				}
 			}

@@ -240,6 +240,5 @@ func (d *decoder) layout(s *series) *layout {
 	if n := len(s.sealed); n > 0 && s.sealed[n-1].layout.equal(l) {
 		return s.sealed[n-1].layout
 	}
-	l.counter = newLayoutKinds(l)
 	return l
 }

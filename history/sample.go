@@ -23,14 +23,12 @@ var (
 )
 
 // layout is what consecutive samples of a VM share, stored once instead of
-// per sample: its name and device set, and which of its fields are
-// counters.
+// per sample: its name and device set.
 type layout struct {
-	name    string
-	vcpus   int
-	nets    []string
-	blocks  []string
-	counter []bool // by field, in the order of encode
+	name   string
+	vcpus  int
+	nets   []string
+	blocks []string
 }
 
 func newLayout(d *domstats.Domain) *layout {
@@ -41,30 +39,11 @@ func newLayout(d *domstats.Domain) *layout {
 	for i := range d.Blocks {
 		l.blocks[i] = d.Blocks[i].Name
 	}
-	l.counter = newLayoutKinds(l)
 	return l
-}
-
-// newLayoutKinds says which of l's fields are counters.
-func newLayoutKinds(l *layout) []bool {
-	c := make([]bool, 0, l.size())
-	c = appendKinds(c, domainAt, 1)
-	c = appendKinds(c, vcpuAt, l.vcpus)
-	c = appendKinds(c, netAt, len(l.nets))
-	return appendKinds(c, blockAt, len(l.blocks))
 }
 
 func (l *layout) equal(o *layout) bool {
 	return l.name == o.name && l.vcpus == o.vcpus && slices.Equal(l.nets, o.nets) && slices.Equal(l.blocks, o.blocks)
-}
-
-func appendKinds[T any](dst []bool, at domstats.FieldSet[T], times int) []bool {
-	for range times {
-		for i := range at.Len() {
-			dst = append(dst, at.Kind(i) == domstats.Counter)
-		}
-	}
-	return dst
 }
 
 func (l *layout) matches(d *domstats.Domain) bool {
@@ -91,7 +70,7 @@ func (l *layout) size() int {
 
 // memory is the heap the layout holds.
 func (l *layout) memory() int {
-	n := int(unsafe.Sizeof(*l)) + len(l.name) + (len(l.nets)+len(l.blocks))*int(unsafe.Sizeof("")) + cap(l.counter)
+	n := int(unsafe.Sizeof(*l)) + len(l.name) + (len(l.nets)+len(l.blocks))*int(unsafe.Sizeof(""))
 	for _, s := range l.nets {
 		n += len(s)
 	}
