@@ -232,7 +232,7 @@ func statsDescription(hist *history.History) string {
 	if hist == nil {
 		return "The history is off (--history.interval=0): ?live=true for a fresh sample of every VM (JSON)"
 	}
-	return "Per-second history of every VM (JSON); ?live=true for a fresh sample"
+	return "Per-second history of every VM (JSON): the last 60 s, or any range; ?live=true for a fresh sample"
 }
 
 // namedDuration is a duration flag whose parse error names the flag:

@@ -121,9 +121,9 @@ func parseEventsQuery(raw string) (eventsRequest, string) {
 				all = append(all, key)
 			}
 		case "start_time", "end_time":
-			t, ok := parseTime(v)
-			if !ok {
-				return req, key + " must be an RFC 3339 time such as 2026-11-23T19:05:34Z, 2026-11-23T20:05:34+01:00 or 2026-11-23T19:05:34 (UTC), got " + quote(v)
+			t, problem := parseTimeParam(key, v)
+			if problem != "" {
+				return req, problem
 			}
 			if key == "start_time" {
 				req.start = t
@@ -169,6 +169,15 @@ func parseBool(v string) (on, ok bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// parseTimeParam reads the time parameter key, or says what is wrong with it.
+func parseTimeParam(key, v string) (time.Time, string) {
+	t, ok := parseTime(v)
+	if !ok {
+		return t, key + " must be an RFC 3339 time such as 2026-11-23T19:05:34Z, 2026-11-23T20:05:34+01:00 or 2026-11-23T19:05:34 (UTC), got " + quote(v)
+	}
+	return t, ""
 }
 
 // parseTime reads RFC 3339 with "Z" or an offset, or without a zone as UTC.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/fakevm"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -44,24 +45,33 @@ func FuzzEventsQuery(f *testing.F) {
 }
 
 // FuzzStatsRequest sends the stats endpoint arbitrary paths and queries
-// (libvirt unreachable): a client error is a 4xx with a JSON error, and
-// nothing is a 5xx but the live reading that cannot be made.
+// over a history of three fake VMs (libvirt unreachable): a client error
+// is a 4xx with a JSON error, an answer is JSON, and nothing is a 5xx but
+// the live reading that cannot be made.
 func FuzzStatsRequest(f *testing.F) {
-	for _, seed := range [][2]string{
-		{"", ""}, {"", "live=true"}, {"", "live=false"}, {"", "live=maybe"}, {"", "live=true&live=false"},
-		{"0e1b2c3d-0000-4000-8000-000000000001", ""}, {"0E1B2C3D-0000-4000-8000-00000000000G", ""},
-		{"../../etc/passwd", ""}, {"x", "%zz"}, {"0e1b2c3d-0000-4000-8000-000000000001/extra", "live=true"},
-	} {
-		f.Add(seed[0], seed[1])
-	}
 	conn, err := libvirtconn.New("test:///default", time.Second, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}
 	reader := domstats.NewReader(conn, domstats.SampleGroups)
-	h, err := history.New(reader, time.Second, time.Minute, slog.New(slog.DiscardHandler))
+	h, err := history.New(reader, time.Second, 2*time.Minute, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
+	}
+	newest := time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC)
+	vm := domstats.UUIDString(fakevm.Record(h, 3, 150, newest)[1])
+	for _, seed := range [][2]string{
+		{"", ""}, {"", "live=true"}, {"", "live=false"}, {"", "live=maybe"}, {"", "live=true&live=false"},
+		{"0e1b2c3d-0000-4000-8000-000000000001", ""}, {"0E1B2C3D-0000-4000-8000-00000000000G", ""},
+		{"../../etc/passwd", ""}, {"x", "%zz"}, {"0e1b2c3d-0000-4000-8000-000000000001/extra", "live=true"},
+		{vm, ""}, {vm, "step=10s"}, {"", "start_time=2026-11-23T18:58:00Z&end_time=2026-11-23T18:59:00Z&step=7s"},
+		{vm, "end_time=2026-11-23T18:59:30.5%2B00:00"}, {"", "start_time=2026-11-23T18:59:30 01:00&step=1m30s"},
+		{"", "start_time=0001-01-01T00:00:00Z&end_time=9999-12-31T23:59:59.999999999Z"}, {"", "end_time=1677-09-21T00:12:43Z"},
+		{"", "step=999ms"}, {"", "step=0"}, {"", "step=-1s"}, {"", "step=9223372036854775807ns"}, {"", "step=1e3s"},
+		{vm, "start_time=2026-11-23T19:00:00Z&end_time=2026-11-23T18:00:00Z"}, {"", "live=true&step=1s"},
+		{"", "live=true&end_time=2026-11-23T19:00:00Z"}, {"", "step=1s&step=2s"}, {"", "steps=1s"},
+	} {
+		f.Add(seed[0], seed[1])
 	}
 	mux := http.NewServeMux()
 	NewStats(h, reader, slog.New(slog.DiscardHandler)).Register(mux)
@@ -79,6 +89,8 @@ func FuzzStatsRequest(f *testing.F) {
 			if json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Error == "" {
 				t.Fatalf("GET %s?%s: %d with no JSON error: %q", r.URL.Path, query, w.Code, w.Body)
 			}
+		case w.Code == http.StatusOK && !json.Valid(w.Body.Bytes()):
+			t.Fatalf("GET %s?%s: 200 with a body that is not JSON: %.300q", r.URL.Path, query, w.Body)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,9 +46,16 @@ const HistoryOff = "the history is off (--history.interval=0): only ?live=true r
 
 // statsRequest is a stats request's query.
 type statsRequest struct {
-	live  bool
-	since time.Time // start_time: history samples taken at or after it
+	live       bool
+	start, end time.Time     // start_time, end_time, clamped to 1970-2262; zero when not given
+	step       time.Duration // 0: every sample
 }
+
+// defaultSpan is what a request without start_time covers, as the
+// original vAdvisor answered: the last 60 s before end_time.
+const defaultSpan = 60 * time.Second
+
+const knownStatsParams = "live, start_time, end_time and step"
 
 func parseStatsQuery(raw string) (statsRequest, string) {
 	var req statsRequest
@@ -55,6 +63,10 @@ func parseStatsQuery(raw string) (statsRequest, string) {
 	if err != nil {
 		return req, "malformed query: " + err.Error()
 	}
+	var (
+		historyOnly []string
+		start, end  time.Time
+	)
 	for key, vals := range query {
 		if len(vals) != 1 {
 			return req, key + " is given more than once"
@@ -62,23 +74,78 @@ func parseStatsQuery(raw string) (statsRequest, string) {
 		switch v := vals[0]; key {
 		case "live":
 			if v != "true" && v != "false" {
-				return req, "live must be true or false"
+				return req, "live must be true or false, got " + quote(v)
 			}
 			req.live = v == "true"
-		case "start_time":
-			t, ok := parseTime(v)
-			if !ok {
-				return req, "start_time must be an RFC 3339 time (e.g. 2026-11-23T19:05:34.123456789Z), got " + quote(v)
+		case "start_time", "end_time":
+			t, problem := parseTimeParam(key, v)
+			if problem != "" {
+				return req, problem
 			}
-			req.since = t
+			// Clamped, a given time is never zero: year 1 is 1970.
+			if key == "start_time" {
+				start, req.start = t, unixNanoRange(t)
+			} else {
+				end, req.end = t, unixNanoRange(t)
+			}
+			historyOnly = append(historyOnly, key)
+		case "step":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return req, "step must be a positive duration such as 10s or 1m, got " + quote(v)
+			}
+			req.step = d
+			historyOnly = append(historyOnly, key)
 		default:
-			return req, "unknown query parameter " + quote(key) + "; the parameters are live and start_time"
+			return req, "unknown query parameter " + quote(key) + "; the parameters are " + knownStatsParams
 		}
 	}
-	if req.live && !req.since.IsZero() {
-		return req, "start_time applies to the history, not to live=true"
+	if req.live && len(historyOnly) > 0 {
+		return req, historyOnly[0] + " applies to the history, not to live=true"
+	}
+	if !req.start.IsZero() && !req.end.IsZero() && start.After(end) {
+		return req, "start_time is after end_time"
 	}
 	return req, ""
+}
+
+// query is the history query of req, given the newest sample's time and
+// the sampling interval, or the reason why there is none. end_time after
+// the newest sample ends at it: samples recorded while the answer is
+// written wait for the next, so a client that asks for what is newer than
+// the newest sample it got misses none.
+func (req statsRequest) query(newest time.Time, interval time.Duration) (history.Query, string) {
+	if req.step != 0 && req.step < interval {
+		return history.Query{}, "step must be at least the history interval (" + interval.String() + "), got " + req.step.String()
+	}
+	end := req.end
+	if end.IsZero() {
+		end = newest
+	}
+	from := req.start
+	if from.IsZero() {
+		// Exclusive of the span's start, as the retention is: 60 s at 1 s
+		// are 60 samples, not 61.
+		from = end.Add(-defaultSpan + 1)
+	}
+	if end.After(newest) {
+		end = newest
+	}
+	return history.Query{From: unixNanoRange(from), To: end, Step: req.step}, ""
+}
+
+// unixNanoRange clamps t to the times that Unix nanoseconds can hold
+// (1970 to 2262), which every sample's time is within, so that a client's
+// year 1 or 9999 selects what it means.
+func unixNanoRange(t time.Time) time.Time {
+	lo, hi := time.Unix(0, 0), time.Unix(0, math.MaxInt64)
+	switch {
+	case t.Before(lo):
+		return lo
+	case t.After(hi):
+		return hi
+	}
+	return t
 }
 
 func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
@@ -110,10 +177,11 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, HistoryOff)
 		return
 	}
-	// Samples of a reading recorded while this answer is written wait for
-	// the next: a client that asks for what is newer than the newest
-	// sample it got then misses none.
-	q := history.Query{From: req.since, To: s.history.Newest()}
+	q, problem := req.query(s.history.Newest(), s.history.Interval())
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, problem)
+		return
+	}
 	if one {
 		var out *jsonOut
 		found := s.history.Range(id, q, func(t time.Time, d *domstats.Domain) bool {

@@ -1,10 +1,10 @@
 package api
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -12,38 +12,17 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/fakevm"
 )
 
-// syntheticHistory holds vms VMs x samples samples, each VM with two
-// vCPUs, two interfaces and two disks.
+// syntheticHistory holds vms VMs x samples samples, one a second, each
+// VM with two vCPUs, two interfaces and two disks.
 func syntheticHistory(b *testing.B, vms, samples int) (*history.History, []libvirt.UUID) {
 	h, err := history.New(domstats.NewReader(nil, domstats.SampleGroups), time.Second, time.Duration(samples)*time.Second, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	doms := make([]domstats.Domain, vms)
-	ids := make([]libvirt.UUID, vms)
-	t0 := time.Now().Add(-time.Duration(samples) * time.Second)
-	for s := range samples {
-		n := uint64(s) * 1000
-		for i := range doms {
-			ids[i] = libvirt.UUID{byte(i >> 8), byte(i), 0x42}
-			d := domstats.Domain{Name: fmt.Sprintf("vm%d", i), UUID: ids[i], ID: int32(i + 1), State: val(1),
-				CPUTime: val(123456789 + n), CPUUser: val(1e8 + n), CPUSystem: val(2e7 + n),
-				Balloon: domstats.Balloon{Current: val(1048576), Maximum: val(2097152), RSS: val(612340 + n)}}
-			for k := range 2 {
-				d.VCPUs = append(d.VCPUs, domstats.VCPU{State: val(1), Time: val(5e9 + n)})
-				d.Nets = append(d.Nets, domstats.Net{Name: fmt.Sprintf("tap%d-%d", i, k), RxBytes: val(n * 1500), RxPkts: val(n),
-					RxErrs: val(0), RxDrop: val(0), TxBytes: val(n * 900), TxPkts: val(n), TxErrs: val(0), TxDrop: val(0)})
-				d.Blocks = append(d.Blocks, domstats.Block{Name: fmt.Sprintf("vd%c", 'a'+k), RdReqs: val(n), RdBytes: val(n * 4096),
-					RdTimes: val(n * 97464), WrReqs: val(n), WrBytes: val(n * 4096), WrTimes: val(n * 1e5), FlReqs: val(n),
-					FlTimes: val(n * 1e4), Allocation: val(1 << 30), Capacity: val(10 << 30), Physical: val(1 << 30)})
-			}
-			doms[i] = d
-		}
-		h.Record(&domstats.Reading{Time: t0.Add(time.Duration(s) * time.Second), Domains: doms})
-	}
-	return h, ids
+	return h, fakevm.Record(h, vms, samples, time.Now().Truncate(time.Minute))
 }
 
 // timeResponse reports the time to the first body byte and to the last.
@@ -77,20 +56,41 @@ func timeResponse(b *testing.B, client *http.Client, url string, gzip bool) (fir
 // and one VM's, plain and gzipped.
 func BenchmarkStats1000x60(b *testing.B) {
 	h, ids := syntheticHistory(b, 1000, 60)
+	benchStats(b, h, []statsCase{
+		{"all", "/api/v1.0/stats/", false},
+		{"all-gzip", "/api/v1.0/stats/", true},
+		{"one-uuid", "/api/v1.0/stats/" + domstats.UUIDString(ids[500]), false},
+	})
+}
+
+// BenchmarkStatsHour serves ranges of an hour of 100 VMs' history: one
+// VM's hour, and every VM's hour at step=60s.
+func BenchmarkStatsHour(b *testing.B) {
+	h, ids := syntheticHistory(b, 100, 3600)
+	hour := "start_time=" + url.QueryEscape(h.Newest().Add(-time.Hour).Format(time.RFC3339Nano))
+	one := "/api/v1.0/stats/" + domstats.UUIDString(ids[0]) + "?" + hour
+	benchStats(b, h, []statsCase{
+		{"one-vm-hour", one, false},
+		{"one-vm-hour-gzip", one, true},
+		{"all-hour-step60s", "/api/v1.0/stats/?" + hour + "&step=60s", false},
+		{"all-hour-step60s-gzip", "/api/v1.0/stats/?" + hour + "&step=60s", true},
+	})
+}
+
+type statsCase struct {
+	name string
+	path string
+	gzip bool
+}
+
+// benchStats times each case's request to h's stats.
+func benchStats(b *testing.B, h *history.History, cases []statsCase) {
 	mux := http.NewServeMux()
 	NewStats(h, nil, nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	for _, c := range []struct {
-		name string
-		path string
-		gzip bool
-	}{
-		{"all", "/api/v1.0/stats/", false},
-		{"all-gzip", "/api/v1.0/stats/", true},
-		{"one-uuid", "/api/v1.0/stats/" + domstats.UUIDString(ids[500]), false},
-	} {
+	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var first, total time.Duration
 			var size int64

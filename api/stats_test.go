@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,6 +285,36 @@ func TestStats(t *testing.T) {
 			if s.Timestamp >= hist[len(hist)-1].Timestamp && s.Timestamp <= newest && !seen[s.Timestamp] {
 				t.Errorf("following the history missed the sample at %s", s.Timestamp)
 			}
+		}
+	})
+
+	t.Run("end_time and step", func(t *testing.T) {
+		id := uuidOf(t, names[0])
+		hist := getStats(t, b.url+"/api/v1.0/stats/"+id+"?start_time=1970-01-01T00:00:00Z")[id]
+		if len(hist) < 10 {
+			t.Fatalf("%d samples in the history, want 10 or more", len(hist))
+		}
+		// From a few samples in (none ages out meanwhile) to a few ago, the
+		// last sample of each window of 3 intervals of Unix time.
+		step := 3 * b.interval
+		window := func(s sampleJSON) int64 {
+			at, _ := time.Parse(time.RFC3339Nano, s.Timestamp)
+			return (at.UnixNano() - 1) / int64(step)
+		}
+		span := hist[3 : len(hist)-2]
+		var want []string
+		for i, s := range span {
+			if i == len(span)-1 || window(s) != window(span[i+1]) {
+				want = append(want, s.Timestamp)
+			}
+		}
+		query := "?start_time=" + span[0].Timestamp + "&end_time=" + span[len(span)-1].Timestamp + "&step=" + step.String()
+		var got []string
+		for _, s := range getStats(t, b.url+"/api/v1.0/stats/"+id+query)[id] {
+			got = append(got, s.Timestamp)
+		}
+		if !slices.Equal(got, want) || len(got) < 2 {
+			t.Errorf("%s: %v, want the last sample of each %s window: %v", query, got, step, want)
 		}
 	})
 

@@ -4,6 +4,7 @@
 //	go run ./bench [-only scrape,events,job] [-guests 30] [-domains 1000] [-scrapes 100] [-keep]
 //	               [-events 200] [-event-clients 5] [-event-spacing 50ms]
 //	               [-job-scrapes 20] [-job-timeout 2s] [-job-delay 10ms] [-job-before REV]
+//	               [-range-vms 100] [-range-runs 20]
 //
 // Its parts, each of which can run alone with -only:
 //
@@ -19,9 +20,12 @@
 //     scrape complete, none timed out;
 //   - history: the history's bytes per VM-sample and per value, by group
 //     of fields, on guests with and without an OS and on the test node,
-//     sampled at 1 s for -history-for.
+//     sampled at 1 s for -history-for;
+//   - stats-range: /api/v1.0/stats over an hour of fake VMs' history,
+//     in process and without libvirt: ranges, steps, sizes.
 //
-// It needs root and a machine where scripts/testbed.sh can run libvirtd.
+// All but stats-range need root and a machine where scripts/testbed.sh
+// can run libvirtd.
 // Figures on a shared machine are noisy: read the ratios.
 package main
 
@@ -54,11 +58,11 @@ var (
 	scrapes      = flag.Int("scrapes", 100, "measured scrapes (or calls) per subject")
 	scrapeRounds = flag.Int("scrape-rounds", 5, "scrape part: rounds of the real-guest comparison (the scrapes are shared out among them)")
 	keep         = flag.Bool("keep", false, "leave the benchmark guests running afterwards")
-	only         = flag.String("only", "", "run only these parts, comma-separated: scrape, cost, events, job, history (default: all)")
+	only         = flag.String("only", "", "run only these parts, comma-separated: scrape, cost, events, job, history, stats-range (default: all)")
 )
 
 // parts are the benchmark's parts in the order they run.
-var parts = []string{"scrape", "cost", "events", "job", "history"}
+var parts = []string{"scrape", "cost", "events", "job", "history", "stats-range"}
 
 func main() {
 	flag.Parse()
@@ -102,19 +106,46 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	loadStart, start := loadAvg(), time.Now()
+	var sections []func()
+	version := "no libvirt"
+	if sel["scrape"] || sel["cost"] || sel["events"] || sel["job"] || sel["history"] {
+		if sections, err = testBedParts(sel); err != nil {
+			return err
+		}
+		version = libvirtVersion()
+	}
+	if sel["stats-range"] {
+		sections = append(sections, statsRangePart().print)
+	}
+
+	host, _ := os.Hostname()
+	fmt.Printf("# vAdvisor benchmark\n\nMeasured %s on %s: %s, %d cores, %s; %s. Load average (/proc/loadavg, 1/5/15 min) %s at the start, %s at the end (%s).\n\n",
+		start.UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), version,
+		loadStart, loadAvg(), time.Since(start).Round(time.Second))
+	for _, show := range sections {
+		show()
+		fmt.Println()
+	}
+	return nil
+}
+
+// testBedParts runs the selected parts that need libvirtd (and guests)
+// and returns their reports.
+func testBedParts(sel map[string]bool) ([]func(), error) {
 	root, err := repoRoot()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Share the test bed as tests do, so that no test restarts libvirtd or
 	// stops guests under the measurement.
 	lock, err := os.OpenFile("/run/vadvisor-testbed.lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH); err != nil {
-		return err
+		return nil, err
 	}
 	// The job part needs libvirtd only, not the guests.
 	running := 0
@@ -123,38 +154,35 @@ func run() error {
 	}
 	logf("starting libvirtd and %d guests", running)
 	if err := command(root, "bash", "scripts/testbed.sh", guestPrefix, strconv.Itoa(running)); err != nil {
-		return err
+		return nil, err
 	}
 	if running > 0 && !*keep {
 		defer stopGuests()
 	}
-	version := libvirtVersion()
-	loadStart := loadAvg()
-	start := time.Now()
 	dir, err := os.MkdirTemp("", "vadvisor-bench")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	// libvirtd reads the node file itself.
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	bin := filepath.Join(dir, "vadvisor")
 	logf("building vadvisor (no -race)")
 	if err := buildVadvisor(root, bin); err != nil {
-		return err
+		return nil, err
 	}
 	nodeURI, err := testbed.WriteNode(dir, "bench", *domains)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	var sections []func()
 	if sel["scrape"] {
 		show, err := scrapePart(bin, nodeURI)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sections = append(sections, show)
 	}
@@ -170,16 +198,7 @@ func run() error {
 	if sel["history"] {
 		sections = append(sections, historyPart(root, nodeURI).print)
 	}
-
-	host, _ := os.Hostname()
-	fmt.Printf("# vAdvisor benchmark\n\nMeasured %s on %s: %s, %d cores, %s; %s. Load average (/proc/loadavg, 1/5/15 min) %s at the start, %s at the end (%s).\n\n",
-		start.UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), version,
-		loadStart, loadAvg(), time.Since(start).Round(time.Second))
-	for _, show := range sections {
-		show()
-		fmt.Println()
-	}
-	return nil
+	return sections, nil
 }
 
 // buildVadvisor builds the vadvisor of the source tree at dir, as make
