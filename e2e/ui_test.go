@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,14 +124,20 @@ func (p *page) offHost(addr string) (all int, off []string) {
 	return len(p.log), off
 }
 
-func (p *page) screenshot(t *testing.T, name string) {
+// screenshot writes the page's screenshot to the test's artifacts, and to
+// docs/img with -update-screenshots.
+func (p *page) screenshot(t *testing.T, name string) { p.capture(t, name, *updateScreenshots) }
+
+// capture writes the page's screenshot to the test's artifacts, and to
+// docs/img too if docs.
+func (p *page) capture(t *testing.T, name string, docs bool) {
 	t.Helper()
 	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
 	}
 	dirs := []string{t.ArtifactDir()}
-	if *updateScreenshots {
+	if docs {
 		dirs = append(dirs, filepath.Join(testbed.Root(), "docs", "img"))
 	}
 	for _, dir := range dirs {
@@ -284,12 +292,13 @@ func TestUI(t *testing.T) {
 		p.do(t, chromedp.Focus(chromedp.CSS(`#vms a[href="#/vm/`+id+`"]`)), chromedp.KeyEvent(kb.Enter))
 		p.waitFor(t, "the VM view", `document.querySelector("#vm-title").textContent === "`+g+`"`, 5*time.Second)
 		// A series is drawn in colour; the axes and grid are grey. Count
-		// coloured pixels inside each chart's plotting area.
+		// coloured pixels inside each chart's plotting area, and the 2 px
+		// below it, where a line at zero runs.
 		p.waitFor(t, "every chart drawn", `[...document.querySelectorAll("#charts figure")].every(fig => {
 			const canvas = fig.querySelector("canvas"), over = fig.querySelector(".u-over");
 			if (!canvas || !over) return false;
 			const r = devicePixelRatio, x = over.offsetLeft * r, y = over.offsetTop * r;
-			const d = canvas.getContext("2d").getImageData(x, y, over.offsetWidth * r, over.offsetHeight * r).data;
+			const d = canvas.getContext("2d").getImageData(x, y, over.offsetWidth * r, (over.offsetHeight + 2) * r).data;
 			let coloured = 0;
 			for (let i = 0; i < d.length; i += 4) {
 				if (d[i+3] > 100 && Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]) > 60) coloured++;
@@ -785,4 +794,305 @@ func TestUIFits1366(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.screenshot(t, "ui-host-dark.png")
+}
+
+// chartExtent is what one chart of the VM view shows: its time scale, as
+// the figure's data-min and data-max give uPlot's, and where it draws in
+// colour (the series; axes and grid are grey), in CSS pixels from the
+// left of its plotting area (and the 2 px below it, where a line at zero
+// runs).
+type chartExtent struct {
+	Chart              string
+	Min, Max           float64 // Unix seconds
+	Width, Left, Right float64 // Left and Right are -1 with nothing drawn
+	Coloured           int
+}
+
+// atTime is the column of time v on the chart.
+func (c chartExtent) atTime(v float64) float64 { return (v - c.Min) / (c.Max - c.Min) * c.Width }
+
+const chartExtentsJS = `JSON.stringify([...document.querySelectorAll("#charts figure")].map(fig => {
+	const canvas = fig.querySelector("canvas"), over = fig.querySelector(".u-over");
+	if (!canvas || !over) return {Chart: fig.dataset.chart, Left: -1, Right: -1};
+	const r = devicePixelRatio, w = Math.round(over.offsetWidth * r), h = Math.round((over.offsetHeight + 2) * r);
+	const d = canvas.getContext("2d").getImageData(Math.round(over.offsetLeft * r), Math.round(over.offsetTop * r), w, h).data;
+	let left = -1, right = -1, coloured = 0;
+	for (let x = 0; x < w; x++) {
+		for (let y = 0; y < h; y++) {
+			const i = (y * w + x) * 4;
+			if (d[i+3] > 100 && Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]) > 60) {
+				coloured++;
+				if (left < 0) left = x;
+				right = x;
+			}
+		}
+	}
+	return {Chart: fig.dataset.chart, Min: +fig.dataset.min, Max: +fig.dataset.max, Width: w / r,
+		Left: left < 0 ? -1 : left / r, Right: right < 0 ? -1 : right / r, Coloured: coloured};
+}))`
+
+func chartExtents(t *testing.T, p *page) []chartExtent {
+	t.Helper()
+	var out []chartExtent
+	if err := json.Unmarshal([]byte(eval[string](t, p, chartExtentsJS)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 6 {
+		t.Fatalf("%d charts, want 6", len(out))
+	}
+	return out
+}
+
+// chartsSpan is a JavaScript predicate: every chart's time scale spans s
+// seconds (within tolerance) and has drawn in colour.
+func chartsSpan(s, tolerance float64) string {
+	return fmt.Sprintf(`(() => { const f = [...document.querySelectorAll("#charts figure")];
+		return f.length === 6 && f.every(fig => fig.querySelector("canvas") && Math.abs(fig.dataset.max - fig.dataset.min - %g) <= %g); })()`, s, tolerance)
+}
+
+// shown is what the VM view's charts show, as #charts' data attributes
+// tell: the step between points, their number, the first and last times.
+type shown struct{ Step, Points, First, Last float64 }
+
+func chartsShown(t *testing.T, p *page) shown {
+	t.Helper()
+	var s shown
+	d := eval[map[string]string](t, p, `({...document.querySelector("#charts").dataset})`)
+	for k, dst := range map[string]*float64{"step": &s.Step, "points": &s.Points, "first": &s.First, "last": &s.Last} {
+		v, err := strconv.ParseFloat(d[k], 64)
+		if err != nil {
+			t.Fatalf("#charts data-%s = %q: %v", k, d[k], err)
+		}
+		*dst = v
+	}
+	return s
+}
+
+// sampleTimes asks vadvisor's stats API for VM id's samples.
+func sampleTimes(t *testing.T, proc *Process, id string, query url.Values) []time.Time {
+	t.Helper()
+	path := "/api/v1.0/stats/" + id
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	code, body := proc.Get(t, path)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	var answer map[string][]struct{ Timestamp time.Time }
+	if err := json.Unmarshal([]byte(body), &answer); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	var out []time.Time
+	for _, s := range answer[id] {
+		out = append(out, s.Timestamp)
+	}
+	return out
+}
+
+// vmRequests lists the queries of the page's requests for VM id's stats
+// (the all-VM poll is not one of them).
+func (p *page) vmRequests(t *testing.T, id string) []url.Values {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []url.Values
+	for _, raw := range p.log {
+		u, err := url.Parse(raw)
+		if err == nil && u.Path == "/api/v1.0/stats/"+id {
+			out = append(out, u.Query())
+		}
+	}
+	return out
+}
+
+// waitVMRequests waits until the browser reported n requests for VM id's
+// stats (its events come apart from the page's), and lists them.
+func (p *page) waitVMRequests(t *testing.T, id string, n int) []url.Values {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		reqs := p.vmRequests(t, id)
+		if len(reqs) >= n || time.Now().After(deadline) {
+			return reqs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// drag presses the left button at x0, moves to x1 and lets go, at height y.
+func drag(x0, x1, y float64) chromedp.Action[chromedp.Void] {
+	return chromedp.DragAndDropXY(x0, y, x1, y)
+}
+
+// TestUIRanges opens the VM view on its ranges, up to the hour the history
+// keeps, and zooms into it by dragging across a chart. vAdvisor has run for
+// less than a minute, so the hour view must span an hour on its time axis
+// and draw the samples there are at their place, at its right end.
+func TestUIRanges(t *testing.T) {
+	g := testbed.Guests(t, "vadv-u", 1)[0]
+	id := testbed.Virsh(t, "domuuid", g)
+	proc := Start(t, onlyGuests(g))
+	// A history of 50 s: a dozen windows of the hour view's 4 s, 6 px of
+	// a 432 px chart.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		// 404 until the first sample of the VM.
+		if code, _ := proc.Get(t, "/api/v1.0/stats/"+id); code == http.StatusOK {
+			if s := sampleTimes(t, proc, id, nil); s[len(s)-1].Sub(s[0]) >= 50*time.Second {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the history of %s does not span 50 s after 90 s", g)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	p := newPage(t)
+	p.do(t, chromedp.Navigate(proc.URL("/ui/#/vm/"+id+"?range=1h")))
+
+	if !t.Run("the 1 h view draws an hour", func(t *testing.T) {
+		p.waitFor(t, "every chart over an hour, at a point every 4 s", chartsSpan(3600, 0.5)+
+			` && document.querySelector("#charts").dataset.step === "4" && +document.querySelector("#charts").dataset.points >= 5`, 20*time.Second)
+		reqs := p.vmRequests(t, id)
+		if len(reqs) != 1 {
+			t.Fatalf("%d requests for the VM's stats, want one: %v", len(reqs), reqs)
+		}
+		q := reqs[0]
+		start, err := time.Parse(time.RFC3339Nano, q.Get("start_time"))
+		if q.Get("step") != "4s" || err != nil || q.Has("end_time") {
+			t.Fatalf("the hour view asked for %v, want start_time and step=4s (an hour in 900 points)", q)
+		}
+		newest := sampleTimes(t, proc, id, nil)
+		now := unixSeconds(newest[len(newest)-1])
+		// Live: the charts end at the newest sample and follow it.
+		p.waitFor(t, "the charts at the newest sample", fmt.Sprintf(`[...document.querySelectorAll("#charts figure")].every(f => +f.dataset.max >= %f)`, now-0.5), 10*time.Second)
+		// With no pointer over them, the legends show the newest values.
+		if legend := eval[[]string](t, p, `[...document.querySelectorAll("#charts .u-legend .u-series:first-child .u-value")].map(e => e.textContent)`); len(legend) != 6 || slices.Contains(legend, "–") {
+			t.Errorf("the legends' times are %q, want the newest sample's", legend)
+		}
+		charts := chartExtents(t, p)
+		seen := chartsShown(t, p)
+		if d := charts[0].Max - 3600 - unixSeconds(start); d < -1 || d > 10 {
+			t.Errorf("start_time %s is %.1f s from an hour before the chart's end", start, d)
+		}
+		if seen.Points > 1000 {
+			t.Errorf("%v points, want 1000 at most", seen.Points)
+		}
+		for _, c := range charts {
+			if c.Max < now-1 || c.Max > now+5 || math.Abs(c.Max-c.Min-3600) > 0.5 {
+				t.Errorf("%s chart: time axis %.1f to %.1f, want an hour up to the newest sample %.1f", c.Chart, c.Min, c.Max, now)
+			}
+			// The samples span a minute of the hour: drawn at the right
+			// end, from the first point's place to the last's (lines are
+			// 1.5 px wide; a column is 8 s).
+			if c.Coloured < 6 || math.Abs(c.Left-c.atTime(seen.First)) > 3 || math.Abs(c.Right-c.atTime(seen.Last)) > 3 {
+				t.Errorf("%s chart: drawn from column %.0f to %.0f of %.0f, want %.0f to %.0f (%v to %v of the hour)", c.Chart,
+					c.Left, c.Right, c.Width, c.atTime(seen.First), c.atTime(seen.Last), seen.First-c.Min, seen.Last-c.Min)
+			}
+		}
+		p.capture(t, "ui-vm-hour.png", false) // not on docs/ui.md
+
+		// The live series keeps a point per 4 s window as the poll brings
+		// samples: after two more windows, it holds what the history
+		// answers for the same query, no point more nor less.
+		p.waitFor(t, "two more windows", fmt.Sprintf(`+document.querySelector("#charts").dataset.last >= %f`, seen.Last+8), 20*time.Second)
+		seen = chartsShown(t, p)
+		q.Set("end_time", time.Unix(0, int64(seen.Last*1e9)+int64(time.Millisecond)).UTC().Format(time.RFC3339Nano))
+		want := sampleTimes(t, proc, id, q)
+		if len(want) < 2 || int(seen.Points) != len(want)-1 || math.Abs(seen.First-unixSeconds(want[1])) > 0.002 ||
+			math.Abs(seen.Last-unixSeconds(want[len(want)-1])) > 0.002 {
+			t.Errorf("the page draws %v points from %.3f to %.3f; the history answers %d samples for %v, which make %d points from %v to %v",
+				seen.Points, seen.First, seen.Last, len(want), q, len(want)-1, want[min(1, len(want)-1)], want[len(want)-1])
+		}
+		if n := len(p.vmRequests(t, id)); n != 1 {
+			t.Errorf("%d requests for the VM's stats while following the hour, want the first alone", n)
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("dragging across a chart zooms every chart", func(t *testing.T) {
+		before := chartsShown(t, p)
+		charts := chartExtents(t, p)
+		cpu := charts[0]
+		over := eval[map[string]float64](t, p, `(() => { const r = document.querySelector('#charts figure[data-chart="cpu"] .u-over').getBoundingClientRect();
+			return {left: r.left, top: r.top, height: r.height}; })()`)
+		// From 10 s before the first point to the chart's end: a span short
+		// enough for a point every second.
+		x0, x1 := cpu.atTime(before.First-10), cpu.Width-1
+		from, to := cpu.Min+x0/cpu.Width*3600, cpu.Min+x1/cpu.Width*3600
+		zoomed := fmt.Sprintf(`[...document.querySelectorAll("#charts figure")].every(f => Math.abs(f.dataset.min - %f) <= %f && Math.abs(f.dataset.max - %f) <= %f)`,
+			from, 3600/cpu.Width*1.5, to, 3600/cpu.Width*1.5)
+		n := len(p.vmRequests(t, id))
+		p.do(t, drag(over["left"]+x0, over["left"]+x1, over["top"]+over["height"]/2))
+		p.waitFor(t, fmt.Sprintf("every chart zoomed to %.0f s", to-from), zoomed+` && !document.querySelector("#unzoom").hidden`, 10*time.Second)
+		p.waitFor(t, "the span read again at a point a second", `document.querySelector("#charts").dataset.step === "1"`, 10*time.Second)
+		reqs := p.waitVMRequests(t, id, n+1)
+		if len(reqs) != n+1 || !reqs[n].Has("end_time") || reqs[n].Has("step") {
+			t.Errorf("the zoom asked for %v, want one request with start_time and end_time, at every sample", reqs[n:])
+		}
+		// Every chart shows the span, and more points of it than before.
+		zoom := chartsShown(t, p)
+		charts = chartExtents(t, p)
+		for _, c := range charts {
+			if c.Min != charts[0].Min || c.Max != charts[0].Max || c.Coloured < 10 || c.Right-c.Left < c.Width/2 {
+				t.Errorf("%s chart: %.1f to %.1f, drawn from %.0f to %.0f of %.0f px; want the span of the CPU chart (%.1f to %.1f) drawn across",
+					c.Chart, c.Min, c.Max, c.Left, c.Right, c.Width, charts[0].Min, charts[0].Max)
+			}
+		}
+		if zoom.Points < 2*(before.Last-before.First)/4 {
+			t.Errorf("zoomed: %v points, unzoomed %v over %.0f s: not finer", zoom.Points, before.Points, before.Last-before.First)
+		}
+		p.capture(t, "ui-vm-zoom.png", false) // not on docs/ui.md
+
+		// By keyboard, the reset button; back to the hour.
+		p.do(t, chromedp.Focus(chromedp.ID("unzoom")), chromedp.KeyEvent(kb.Enter))
+		p.waitFor(t, "the hour again", chartsSpan(3600, 0.5)+` && document.querySelector("#charts").dataset.step === "4" && document.querySelector("#unzoom").hidden`, 10*time.Second)
+		// A double-click, too.
+		p.do(t, drag(over["left"]+x0, over["left"]+x1, over["top"]+over["height"]/2))
+		p.waitFor(t, "zoomed again", `!document.querySelector("#unzoom").hidden`, 10*time.Second)
+		x, y := over["left"]+x1/2, over["top"]+over["height"]/2
+		p.do(t, chromedp.MouseClickXY(x, y), chromedp.MouseClickXY(x, y, chromedp.ClickCount(2)))
+		p.waitFor(t, "the hour after a double-click", chartsSpan(3600, 0.5)+` && document.querySelector("#unzoom").hidden`, 10*time.Second)
+	}) {
+		return
+	}
+
+	t.Run("range buttons, kept in the address", func(t *testing.T) {
+		for _, r := range []struct {
+			key string
+			s   float64
+		}{{"5m", 300}, {"15m", 900}, {"1m", 60}} {
+			n := len(p.vmRequests(t, id))
+			p.do(t, chromedp.Focus(chromedp.CSS(`#ranges button[data-range="`+r.key+`"]`)), chromedp.KeyEvent(kb.Enter))
+			p.waitFor(t, "the "+r.key+" range", chartsSpan(r.s, 0.5)+fmt.Sprintf(` && location.hash === "#/vm/%s?range=%s" && `+
+				`[...document.querySelectorAll("#ranges button")].every(b => b.getAttribute("aria-pressed") === String(b.dataset.range === %q))`, id, r.key, r.key), 10*time.Second)
+			reqs := p.waitVMRequests(t, id, n+1)
+			if len(reqs) != n+1 {
+				t.Fatalf("%d requests for the %s range, want one", len(reqs)-n, r.key)
+			}
+			// At most 1000 points at a point a second: every sample.
+			q := reqs[n]
+			start, err := time.Parse(time.RFC3339Nano, q.Get("start_time"))
+			end := chartExtents(t, p)[0].Max
+			if err != nil || q.Has("step") || q.Has("end_time") || math.Abs(end-r.s-unixSeconds(start)) > 10 {
+				t.Errorf("the %s range asked for %v, want start_time %.0f s before %.1f and every sample", r.key, q, r.s, end)
+			}
+		}
+		// A reload keeps the range in the address.
+		p.do(t, chromedp.Navigate(proc.URL("/ui/#/vm/"+id+"?range=15m")))
+		p.waitFor(t, "15 min after the reload", chartsSpan(900, 0.5)+` && document.querySelector('#ranges button[aria-pressed="true"]').dataset.range === "15m"`, 10*time.Second)
+		p.do(t, chromedp.Reload())
+		p.waitFor(t, "15 min after the reload", chartsSpan(900, 0.5)+` && document.querySelector('#ranges button[aria-pressed="true"]').dataset.range === "15m"`, 10*time.Second)
+		// Following the range costs no request of the VM's own.
+		n := len(p.vmRequests(t, id))
+		p.waitFor(t, "five polls", `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/v1.0/stats/?")).length >= 5`, 20*time.Second)
+		if m := len(p.vmRequests(t, id)); m != n {
+			t.Errorf("%d requests for the VM's stats over five polls, want none", m-n)
+		}
+	})
 }

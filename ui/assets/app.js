@@ -7,7 +7,8 @@
   const POLL_MS = 1000; // the history's default sampling period, until /host gives it
   const LIVE_MS = 10000; // with the history off, each live reading costs libvirt a call: keep it rare
   const HOST_MS = 2000; // /host costs libvirt nothing
-  const WINDOW_S = 60; // what the charts show, the history's default retention
+  const RANGES = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 }; // the VM view's ranges, in s
+  const MAX_POINTS = 1000; // per chart series: the step grows to keep within it
   const GONE_S = 60; // how long a VM that left the stats stays listed
   const MAX_EVENTS = 200; // kept in the feed
   const STREAM_SILENCE_MS = 40000; // the stream sends a heartbeat every 15 s
@@ -54,7 +55,7 @@
   function vmFor(uuid) {
     let vm = vms.get(uuid);
     if (!vm) {
-      vm = { uuid, name: uuid, state: "Unknown", stateT: 0, prev: null, points: [], seen: 0, row: null, vcpus: null, mem: null };
+      vm = { uuid, name: uuid, state: "Unknown", stateT: 0, prev: null, point: null, seen: 0, row: null, vcpus: null, mem: null };
       vms.set(uuid, vm);
     }
     return vm;
@@ -99,13 +100,8 @@
   function ingestSample(vm, s) {
     const cur = { t: parseTime(s.timestamp), s };
     if (vm.prev && cur.t <= vm.prev.t) return;
-    if (vm.prev) {
-      vm.points.push(derive(vm.prev, cur));
-      const cutoff = cur.t - WINDOW_S;
-      let drop = 0;
-      while (drop < vm.points.length && vm.points[drop].t < cutoff) drop++;
-      if (drop) vm.points.splice(0, drop);
-    }
+    // The table shows the newest figures; the VM view keeps its own series.
+    if (vm.prev) vm.point = derive(vm.prev, cur);
     vm.prev = cur;
     vm.name = s.name || vm.name;
     if (cur.t >= vm.stateT) { vm.state = s.state; vm.stateT = cur.t; }
@@ -124,7 +120,7 @@
     }
     for (const [uuid, samples] of Object.entries(data)) {
       const vm = vmFor(uuid);
-      for (const s of samples) ingestSample(vm, s);
+      for (const s of samples) { ingestSample(vm, s); follow(uuid, s); }
       if (!samples.length) continue;
       const last = samples[samples.length - 1].timestamp;
       vm.seen = last === newest ? now : Math.max(vm.seen, parseTime(last));
@@ -136,20 +132,6 @@
       }
     }
     return newest;
-  }
-
-  // A VM view starts with the VM's whole history, then follows the polls.
-  function backfill(vm, samples) {
-    const first = vm.points.length ? vm.points[0].t : Infinity;
-    const older = [];
-    let prev = null;
-    for (const s of samples) {
-      const cur = { t: parseTime(s.timestamp), s };
-      if (prev && cur.t > prev.t && cur.t < first) older.push(derive(prev, cur));
-      prev = cur;
-    }
-    vm.points = older.concat(vm.points);
-    if (!vm.prev && prev) vm.prev = prev;
   }
 
   // ---- polling ----
@@ -223,6 +205,8 @@
   // from what vAdvisor already knows; the versions from /metrics, read
   // only until they are known (vAdvisor reads them in the background after
   // it connects), since a scrape reads every domain.
+  let hostAnswered;
+  const hostKnown = new Promise((r) => { hostAnswered = r; }); // the first /host answer, or failure
   async function pollHost() {
     try {
       const resp = await fetch(API + "host", { cache: "no-store" });
@@ -232,7 +216,7 @@
       host.domains = h.reading ? h.reading.domains : null;
       host.history = h.history;
       host.events = h.events;
-    } catch { return; }
+    } catch { return; } finally { hostAnswered(); }
     renderHost();
     renderFeedNote();
   }
@@ -289,7 +273,7 @@
 
   // ---- rendering: the VM table ----
   function rowValues(vm) {
-    const p = vm.points[vm.points.length - 1];
+    const p = vm.point;
     const sum = (obj, i) => {
       if (!p) return null;
       let s = null;
@@ -390,8 +374,131 @@
     { id: "netP", title: "Network packets/s", fmt: (v) => count(v, "/s"),
       series: (p, out) => { for (const [n, v] of Object.entries(p.net)) { out(n + " rx", v[2]); out(n + " tx", v[3]); } } },
   ];
-  const charts = new Map(); // id -> {box, plot, key}
-  let lastDrawn = null; // newest point drawn, so an unchanged poll draws nothing
+  const charts = new Map(); // id -> {fig, box, none, plot, key}
+
+  // What the VM view shows: the last `range` seconds, live, or a zoomed
+  // span that holds still. The history answers a range with one sample per
+  // step, the last one of each window (k*step, (k+1)*step] of Unix time.
+  // The live series applies the same rule to the samples the all-VM poll
+  // brings: it costs no request of its own, and holds what the history
+  // would answer for the same range, with neither a gap nor a repeat.
+  const chart = { rangeKey: "1m", series: null, old: null, zoom: null, drawn: null, error: null };
+
+  const interval = () => host.history ? host.history.interval_seconds : POLL_MS / 1000;
+  // Until /host tells otherwise, the history is taken to be on.
+  const historyOn = () => !stats.off && host.history !== null;
+  // With the history off, the view shows the live readings of a minute.
+  const rangeS = () => historyOn() ? RANGES[chart.rangeKey] : 60;
+  // At least the sampling period; whole seconds that keep a span within MAX_POINTS.
+  const stepFor = (s) => Math.max(interval(), Math.ceil(s / MAX_POINTS));
+  // A step of one sampling period asks for every sample.
+  const stepParam = (step) => step > interval() ? "&step=" + step + "s" : "";
+  const iso = (t) => new Date(t * 1000).toISOString();
+  // The host's time as its newest sample tells it, else the browser's.
+  const serverNow = () => Math.max(stats.newest ? parseTime(stats.newest) : 0,
+    chart.series && chart.series.last ? chart.series.last.t : 0) || Date.now() / 1000;
+
+  // A sample's time in Unix nanoseconds, as the history counts its windows.
+  function nanos(ts) {
+    const m = ts.match(/^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/);
+    if (!m) return BigInt(Math.round(parseTime(ts) * 1e3)) * 1000000n;
+    return BigInt(Date.parse(m[1] + "Z")) * 1000000n + BigInt((m[2] || "").padEnd(9, "0"));
+  }
+
+  function newSeries(uuid, step) {
+    return { uuid, step, stepNs: step > interval() ? BigInt(Math.round(step * 1e9)) : 0n,
+      prev: null, last: null, points: [], pending: [], version: 0 };
+  }
+
+  // Adds a sample newer than the series' last. With a step, a sample of the
+  // last one's window takes its place, so that the newest point is the
+  // average over its window so far.
+  function addSample(sr, s) {
+    if (sr.last && s.timestamp <= sr.last.s.timestamp) return;
+    const cur = { t: parseTime(s.timestamp), s, w: sr.stepNs ? (nanos(s.timestamp) - 1n) / sr.stepNs : null };
+    if (sr.last && cur.w !== null && cur.w === sr.last.w) {
+      if (sr.prev) sr.points[sr.points.length - 1] = derive(sr.prev, cur);
+    } else {
+      if (sr.last) sr.points.push(derive(sr.last, cur));
+      sr.prev = sr.last;
+    }
+    sr.last = cur;
+    sr.version++;
+  }
+
+  // The all-VM poll's samples of the VM in view, held back while its range loads.
+  function follow(uuid, s) {
+    const sr = chart.series;
+    if (!sr || sr.uuid !== uuid) return;
+    if (sr.pending) sr.pending.push(s); else addSample(sr, s);
+  }
+
+  async function loadSamples(uuid, query) {
+    try {
+      const resp = await fetch(API + "stats/" + uuid + "?" + query, { cache: "no-store" });
+      if (!resp.ok) return { samples: [], error: resp.status === 409 ? null : await errorText(resp) };
+      return { samples: (await resp.json())[uuid] || [], error: null };
+    } catch (e) {
+      return { samples: [], error: e.message };
+    }
+  }
+
+  // The range is read once, when chosen; the poll keeps it going.
+  async function loadRange() {
+    const uuid = view.uuid, s = rangeS(), step = stepFor(s);
+    const sr = newSeries(uuid, step);
+    // Until the range loads, the charts show what they had on its axis.
+    if (chart.series && !chart.series.pending) chart.old = chart.series;
+    chart.series = sr;
+    chart.zoom = null;
+    chart.error = null;
+    renderVM(true);
+    if (historyOn()) {
+      const { samples, error } = await loadSamples(uuid, "start_time=" + encodeURIComponent(iso(serverNow() - s)) + stepParam(step));
+      if (chart.series !== sr) return;
+      for (const x of samples) addSample(sr, x);
+      chart.error = error;
+    }
+    for (const x of sr.pending) addSample(sr, x);
+    sr.pending = null;
+    chart.old = null;
+    renderVM(true);
+  }
+
+  // A zoom shows the points it has at once, then reads its span again at
+  // a finer step when the span is short enough for one.
+  async function zoomTo(min, max) {
+    const shown = chart.zoom || chart.series;
+    if (!shown || !(max > min)) return;
+    const z = { min, max, step: shown.step, points: chart.zoom ? chart.zoom.points : null };
+    chart.zoom = z;
+    renderVM(true);
+    const step = stepFor(max - min);
+    if (step >= z.step || !historyOn()) return;
+    const sr = newSeries(view.uuid, step);
+    const { samples, error } = await loadSamples(view.uuid, "start_time=" + encodeURIComponent(iso(min - 2 * step)) +
+      "&end_time=" + encodeURIComponent(iso(max + step)) + stepParam(step));
+    if (chart.zoom !== z) return;
+    if (error) { chart.error = error; renderVM(true); return; }
+    for (const x of samples) addSample(sr, x);
+    z.points = sr.points;
+    z.step = step;
+    renderVM(true);
+  }
+
+  function resetZoom() {
+    if (!chart.zoom) return;
+    chart.zoom = null;
+    chart.error = null;
+    renderVM(true);
+  }
+
+  // What the charts' time axis covers.
+  function xWindow() {
+    if (chart.zoom) return [chart.zoom.min, chart.zoom.max];
+    const hi = serverNow();
+    return [hi - rangeS(), hi];
+  }
 
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
@@ -405,20 +512,57 @@
     return { labels, data: [points.map((p) => p.t), ...labels.map((l) => cols.get(l))] };
   }
 
-  function makePlot(def, box, labels) {
+  function makePlot(def, c, labels) {
     const fg = css("--muted"), grid = css("--grid");
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const opts = {
-      width: Math.max(200, box.clientWidth), height: 180,
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      width: Math.max(200, c.box.clientWidth), height: 180,
+      scales: { x: { time: true, range: () => xWindow() }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [axis, { ...axis, size: 72, values: (u, vals) => vals.map((v) => def.fmt(v)) }],
-      series: [{ value: (u, v) => v == null ? "–" : clock(v) }].concat(labels.map((label, i) => ({
+      series: [{ value: (u, v) => v == null ? "–" : when(v) }].concat(labels.map((label, i) => ({
         label, stroke: css("--s" + (i % 8 + 1)), width: 1.5, value: (u, v) => def.fmt(v),
       }))),
       legend: { live: true },
-      cursor: { drag: { x: false, y: false } },
+      // Dragging across a chart selects a span that every chart zooms to;
+      // a double-click goes back.
+      cursor: { drag: { x: true, y: false, setScale: false },
+        bind: { dblclick: () => (e) => { if (e.button === 0) resetZoom(); return null; } } },
+      hooks: {
+        setSelect: [(u) => {
+          const { left, width } = u.select;
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          if (width >= 3) zoomTo(u.posToVal(left, "x"), u.posToVal(left + width, "x"));
+        }],
+        // The time span drawn, on the figure for whoever reads the page.
+        setScale: [(u, key) => {
+          if (key === "x") { c.fig.dataset.min = u.scales.x.min; c.fig.dataset.max = u.scales.x.max; }
+        }],
+      },
     };
-    return new uPlot(opts, [[], ...labels.map(() => [])], box);
+    return new uPlot(opts, [[], ...labels.map(() => [])], c.box);
+  }
+
+  // A live series keeps one point left of the window, for the line to
+  // enter it, and drops the older ones.
+  function trim(sr, lo) {
+    let drop = 0;
+    while (drop + 2 < sr.points.length && sr.points[drop + 1].t <= lo) drop++;
+    if (drop) sr.points.splice(0, drop);
+  }
+
+  function renderRangeBar() {
+    const on = historyOn();
+    $("#ranges").hidden = !on;
+    for (const b of document.querySelectorAll("#ranges button")) {
+      b.setAttribute("aria-pressed", String(b.dataset.range === chart.rangeKey));
+    }
+    const z = chart.zoom, shown = z || chart.series;
+    $("#unzoom").hidden = !z;
+    let text = z ? `${when(z.min)} – ${when(z.max)}` : `Last ${span(rangeS())}`;
+    if (on && shown) text += `, a point every ${span(shown.step)}`;
+    if (chart.error) text += ` (cannot load the history: ${chart.error})`;
+    const info = $("#range-info");
+    if (info.textContent !== text) info.textContent = text;
   }
 
   function renderVM(force) {
@@ -429,26 +573,40 @@
     $("#vm-state").textContent = state;
     $("#vm-state").className = "state state-" + state;
     document.title = vm.name + " · vAdvisor";
-    const newest = vm.points.length ? vm.points[vm.points.length - 1] : null;
-    if (!force && newest === lastDrawn) return;
-    lastDrawn = newest;
+    renderRangeBar();
+    const sr = chart.series && chart.series.pending && chart.old || chart.series, z = chart.zoom;
+    const [lo, hi] = xWindow();
+    if (sr && !z) trim(sr, lo);
+    const points = z && z.points ? z.points : sr ? sr.points : [];
+    // An unchanged poll draws nothing.
+    const drawn = [sr && sr.version, lo, hi, points.length, z && z.step].join(" ");
+    if (!force && drawn === chart.drawn) return;
+    chart.drawn = drawn;
     for (const def of CHARTS) {
       const c = charts.get(def.id);
-      const { labels, data } = chartData(def, vm.points);
+      const { labels, data } = chartData(def, points);
       const key = labels.join("\n");
       if (c.key !== key) {
         if (c.plot) c.plot.destroy();
         c.plot = null;
         c.key = key;
         c.none.hidden = labels.length > 0;
-        if (labels.length) c.plot = makePlot(def, c.box, labels);
+        if (labels.length) c.plot = makePlot(def, c, labels);
       }
       if (c.plot) {
-        c.plot.setData(data);
-        // Without a pointer over the chart, the legend shows the newest values.
-        if (c.plot.cursor.left < 0) c.plot.setLegend({ idx: data[0].length - 1 });
+        const plot = c.plot;
+        plot.setData(data);
+        // Without a pointer over the chart, the legend shows the newest
+        // values: once uPlot has drawn (a microtask), which clears it.
+        queueMicrotask(() => { if (plot.cursor.left < 0) plot.setLegend({ idx: data[0].length - 1 }); });
       }
     }
+    // What the charts show, for whoever reads the page.
+    const box = $("#charts").dataset;
+    box.step = (z || sr || {}).step || "";
+    box.points = points.length;
+    box.first = points.length ? points[0].t : "";
+    box.last = points.length ? points[points.length - 1].t : "";
   }
 
   function buildCharts() {
@@ -464,9 +622,9 @@
       const box = el("div");
       fig.append(h, none, box);
       root.append(fig);
-      charts.set(def.id, { box, none, plot: null, key: null });
+      charts.set(def.id, { fig, box, none, plot: null, key: null });
     }
-    lastDrawn = null;
+    chart.drawn = null;
   }
 
   async function openVM(uuid) {
@@ -474,32 +632,51 @@
     const vm = vmFor(uuid);
     $("#vm-uuid").textContent = uuid;
     $("#vm-title").textContent = vm.name;
+    chart.series = chart.old = chart.zoom = null;
     buildCharts();
     renderVM(true);
     $("#spec-body").textContent = "loading…";
-    const [hist, spec] = await Promise.allSettled([
-      fetch(API + "stats/" + uuid, { cache: "no-store" }).then((r) => r.ok ? r.json() : null),
-      fetch(API + "specs/" + uuid, { cache: "no-store" }).then(async (r) => r.ok ? r.json() : { error: await errorText(r) }),
-    ]);
+    const spec = fetch(API + "specs/" + uuid, { cache: "no-store" }).then(async (r) => r.ok ? r.json() : { error: await errorText(r) });
+    // The step depends on the sampling period, which /host gives.
+    await Promise.race([hostKnown, new Promise((r) => setTimeout(r, 3000))]);
     if (view.uuid !== uuid) return;
-    if (hist.status === "fulfilled" && hist.value && hist.value[uuid]) {
-      backfill(vm, hist.value[uuid]);
-      renderVM(true);
-    }
-    $("#spec-body").textContent = spec.status === "fulfilled" ? JSON.stringify(spec.value, null, 2) : "cannot load: " + spec.reason;
+    loadRange();
+    const [s] = await Promise.allSettled([spec]);
+    if (view.uuid !== uuid) return;
+    $("#spec-body").textContent = s.status === "fulfilled" ? JSON.stringify(s.value, null, 2) : "cannot load: " + s.reason;
+  }
+
+  // The range is in the address, so that a reload keeps it:
+  // #/vm/<uuid>?range=1h. Changing it replaces the address rather than
+  // adding to the browser's history.
+  function syncHash() {
+    const h = "#/vm/" + view.uuid + "?range=" + chart.rangeKey;
+    if (location.hash !== h) history.replaceState(null, "", h);
+  }
+
+  function setRange(key) {
+    chart.rangeKey = key;
+    syncHash();
+    loadRange();
   }
 
   function route() {
-    const m = location.hash.match(/^#\/vm\/([0-9a-fA-F-]{36})$/);
+    const m = location.hash.match(/^#\/vm\/([0-9a-fA-F-]{36})(?:\?(.*))?$/);
     const uuid = m ? m[1].toLowerCase() : null;
+    const range = m ? new URLSearchParams(m[2] || "").get("range") : null;
     $("#host-view").hidden = !!uuid;
     $("#vm-view").hidden = !uuid;
-    if (uuid) {
+    if (uuid && uuid === view.uuid) { // only the range changed
+      if (Object.hasOwn(RANGES, range) && range !== chart.rangeKey) setRange(range); else syncHash();
+    } else if (uuid) {
+      if (Object.hasOwn(RANGES, range)) chart.rangeKey = range;
       openVM(uuid);
+      syncHash();
       $("#vm-title").tabIndex = -1;
       $("#vm-title").focus();
     } else {
       view.uuid = null;
+      chart.series = chart.old = chart.zoom = null;
       for (const c of charts.values()) if (c.plot) c.plot.destroy();
       charts.clear();
       document.title = "vAdvisor";
@@ -627,6 +804,8 @@
       renderTable();
     });
   }
+  for (const b of document.querySelectorAll("#ranges button")) b.addEventListener("click", () => setRange(b.dataset.range));
+  $("#unzoom").addEventListener("click", () => { resetZoom(); $('#ranges button[aria-pressed="true"]').focus(); });
   $("#filter").addEventListener("input", (e) => { view.filter = e.target.value.trim(); renderTable(); });
   window.addEventListener("hashchange", route);
   new ResizeObserver(() => {
