@@ -28,4 +28,6 @@ TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl c
 "$GO" test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./domstats
 "$GO" test -run '^$' -fuzz '^FuzzEventsQuery$' -fuzztime 20s ./api
 "$GO" test -run '^$' -fuzz '^FuzzStatsRequest$' -fuzztime 20s ./api
+"$GO" test -run '^$' -fuzz '^FuzzRead$' -fuzztime 20s ./internal/storage
+"$GO" test -run '^$' -fuzz '^FuzzStoreLoad$' -fuzztime 20s ./events
 VADVISOR_SOAK=2m "$GO" test -count=1 -run TestSoak -timeout 10m ./e2e
