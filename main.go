@@ -31,6 +31,7 @@ import (
 	"github.com/vadvisor/vadvisor/guestagent"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/metricshttp"
+	"github.com/vadvisor/vadvisor/internal/storage"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 	"github.com/vadvisor/vadvisor/ui"
 )
@@ -40,6 +41,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 // flags are where the command line's values go when it is parsed.
 type flags struct {
 	metricsPath, libvirtURI, domInclude, domExclude, agentURI *string
+	storagePath                                               *string
 	noExporter                                                *bool
 	maxRequests, evMax, evBuffer                              *int
 	callTimeout, agentInterval, agentTimeout, scrapeMargin    *time.Duration
@@ -71,6 +73,7 @@ func newApp() (*kingpin.Application, *flags) {
 		evMax:         app.Flag("events.max-events", "Most lifecycle events kept; the oldest go first.").Default("100000").Int(),
 		evHeartbeat:   durationFlag(app, "events.heartbeat", "Interval of the empty heartbeat line on an idle event stream.", "15s"),
 		evBuffer:      app.Flag("events.stream-buffer", "Events a stream client may fall behind before it is disconnected.").Default("1000").Int(),
+		storagePath:   app.Flag("storage.path", "Directory the history and the lifecycle events are written to every 10m and on shutdown (SIGTERM, SIGINT), and read back from at start, without what is older than their retention. Empty turns this off; a directory that does not exist or is not writable turns it off with a warning.").Default("/var/lib/vadvisor").String(),
 		webConfig:     webflag.AddFlags(app, ":8181"),
 		log:           &promslog.Config{},
 	}
@@ -137,6 +140,8 @@ func run(args []string) int {
 	if agents != nil {
 		metrics.WithGuestAgents(agents)
 	}
+	// Each component's saved state is loaded when it is kept, before it runs.
+	state := storage.Open(*f.storagePath, logger.With("component", "storage"))
 	var hist *history.History // nil: the history is off
 	if *f.histInterval != 0 {
 		hist, err = history.New(reader, *f.histInterval, *f.histRetention, logger.With("component", "history"))
@@ -145,6 +150,7 @@ func run(args []string) int {
 			return 2
 		}
 		registry.MustRegister(hist)
+		state.Keep("history", hist)
 	} else {
 		logger.Info("the history is off (--history.interval=0): /api/v1.0/stats serves ?live=true readings only")
 	}
@@ -153,6 +159,7 @@ func run(args []string) int {
 		logger.Error("bad event settings", "err", err)
 		return 2
 	}
+	state.Keep("events", store)
 	subscriber := events.NewSubscriber(conn, store, logger.With("component", "events"))
 	registry.MustRegister(store, subscriber)
 
@@ -203,6 +210,7 @@ func run(args []string) int {
 		running.Go(func() { hist.Run(ctx) })
 	}
 	running.Go(func() { subscriber.Run(ctx) })
+	running.Go(func() { state.Run(ctx) })
 	if agents != nil {
 		running.Go(func() { agentConn.Run(ctx) })
 		running.Go(func() { agents.Run(ctx) })
@@ -225,6 +233,8 @@ func run(args []string) int {
 	defer cancel()
 	server.Shutdown(shutdownCtx)
 	running.Wait()
+	// The last write, with everything the stopped components recorded.
+	state.Close()
 	return code
 }
 
