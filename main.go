@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -242,7 +243,20 @@ func statsDescription(hist *history.History) string {
 	if hist == nil {
 		return "The history is off (--history.interval=0): ?live=true for a fresh sample of every VM (JSON)"
 	}
-	return "Per-second history of every VM (JSON): the last 60 s, or any range; ?live=true for a fresh sample"
+	return fmt.Sprintf("History of every VM, a sample every %s kept for %s, compressed (JSON): the last 60 s, "+
+		"or any range with start_time, end_time and step; ?live=true for a fresh sample", shortDuration(hist.Interval()), shortDuration(hist.Retention()))
+}
+
+// shortDuration writes 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // namedDuration is a duration flag whose parse error names the flag:
