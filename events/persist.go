@@ -8,6 +8,8 @@ import (
 	"io"
 	"slices"
 	"unique"
+
+	"github.com/vadvisor/vadvisor/internal/binio"
 )
 
 // Save and Load keep the store across a restart (internal/storage wraps
@@ -125,45 +127,45 @@ func (s *Store) Load(r io.Reader) error {
 // decode reads what Save wrote and returns the events kept, oldest first.
 // It checks the whole data, also past what it keeps.
 func (s *Store) decode(r *bufio.Reader) ([]record, uint64, error) {
-	d := decoder{r: r}
-	if version := d.uvarint(); d.err == nil && version != persistVersion {
+	d := binio.NewReader(r)
+	if version := d.Uvarint(); d.Err() == nil && version != persistVersion {
 		return nil, 0, fmt.Errorf("events: format version %d, this vAdvisor reads %d", version, persistVersion)
 	}
-	next := d.uvarint()
+	next := d.Uvarint()
 	if next > maxNextID {
 		return nil, 0, fmt.Errorf("events: next ID %d is implausible", next)
 	}
 	var names []unique.Handle[string]
-	k := d.uvarint()
-	for i := uint64(0); d.err == nil && i < k; i++ {
-		n := d.uvarint()
+	k := d.Uvarint()
+	for i := uint64(0); d.Err() == nil && i < k; i++ {
+		n := d.Uvarint()
 		if n > maxString {
 			return nil, 0, fmt.Errorf("events: a name of %d bytes", n)
 		}
 		if i >= 2*uint64(s.maxCount) {
-			d.discard(n)
+			d.Discard(n)
 			continue
 		}
 		b := make([]byte, n)
-		d.read(b)
+		d.Read(b)
 		names = append(names, unique.Make(string(b)))
 	}
 	var records []record
 	prev := record{id: next}
-	m := d.uvarint()
-	for i := uint64(0); d.err == nil && i < m; i++ {
-		dID := d.uvarint()
+	m := d.Uvarint()
+	for i := uint64(0); d.Err() == nil && i < m; i++ {
+		dID := d.Uvarint()
 		var t int64
 		if i == 0 {
-			t = d.varint()
+			t = d.Varint()
 		} else {
-			t = prev.time - int64(d.uvarint())
+			t = prev.time - int64(d.Uvarint())
 		}
-		name, uuid := d.uvarint(), d.uvarint()
-		typ, detail := d.varint(), d.varint()
+		name, uuid := d.Uvarint(), d.Uvarint()
+		typ, detail := d.Varint(), d.Varint()
 		rec := record{id: prev.id - dID, time: t, typ: Type(typ), detail: int32(detail)}
 		switch {
-		case d.err != nil:
+		case d.Err() != nil:
 			continue
 		case dID == 0 || dID >= prev.id:
 			return nil, 0, fmt.Errorf("events: event %d: IDs must be positive and below the next ID", i)
@@ -184,51 +186,16 @@ func (s *Store) decode(r *bufio.Reader) ([]record, uint64, error) {
 		rec.name, rec.uuid = names[name], names[uuid]
 		records = append(records, rec)
 	}
-	if d.err != nil {
-		if errors.Is(d.err, io.EOF) {
-			d.err = io.ErrUnexpectedEOF
+	if d.Err() != nil {
+		err := d.Err()
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
 		}
-		return nil, 0, fmt.Errorf("events: %w", d.err)
+		return nil, 0, fmt.Errorf("events: %w", err)
 	}
-	if _, err := r.ReadByte(); err != io.EOF {
+	if !d.AtEnd() {
 		return nil, 0, errors.New("events: data after the last event")
 	}
 	slices.Reverse(records)
 	return records, next, nil
-}
-
-// decoder reads varints until the first error, which it keeps.
-type decoder struct {
-	r   *bufio.Reader
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := binary.ReadUvarint(d.r)
-	d.err = err
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := binary.ReadVarint(d.r)
-	d.err = err
-	return v
-}
-
-func (d *decoder) read(b []byte) {
-	if d.err == nil {
-		_, d.err = io.ReadFull(d.r, b)
-	}
-}
-
-func (d *decoder) discard(n uint64) {
-	if d.err == nil {
-		_, d.err = d.r.Discard(int(n))
-	}
 }
