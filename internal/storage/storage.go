@@ -4,11 +4,8 @@
 // file that cannot be used is logged and ignored: the component starts
 // empty, and vAdvisor starts regardless.
 //
-// Goroutines and locks: Run is the periodic writer, one goroutine that
-// ends with its context. Close is called once by main after every other
-// goroutine has ended, for the final write. Dir.mu serialises the
-// writes and guards the list of components; a component's own lock is its
-// business (see Snapshotter).
+// Run, Close and Dir.mu are in docs/design.md, "Goroutines and locks"; a
+// component's own lock is its business (see Snapshotter).
 package storage
 
 import (
