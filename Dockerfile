@@ -33,7 +33,8 @@ COPY . .
 ARG REVISION=unknown
 ARG BRANCH=unknown
 RUN CGO_ENABLED=0 go build -trimpath -tags netgo -o /out/vadvisor \
-      -ldflags "$(REVISION=${REVISION} BRANCH=${BRANCH} BUILD_USER=docker bash scripts/ldflags.sh)" .
+      -ldflags "$(REVISION=${REVISION} BRANCH=${BRANCH} BUILD_USER=docker bash scripts/ldflags.sh)" . \
+    && mkdir -m 0755 /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 # `make release` builds the same image without Docker (scripts/release.sh,
@@ -50,6 +51,14 @@ LABEL org.opencontainers.image.title="vadvisor" \
 COPY --from=build /out/vadvisor /bin/vadvisor
 COPY examples/web-config/web-config.yml /etc/vadvisor/web-config.example.yml
 COPY LICENSE /usr/share/doc/vadvisor/LICENSE
+# --storage.path's default, where the history and the events are kept
+# across restarts: a volume, so that a new container of a new image keeps
+# them (--volume vadvisor-state:/var/lib/vadvisor). The state file names
+# the host it was written on: mount the host's /etc/machine-id too
+# (--volume /etc/machine-id:/etc/machine-id:ro), or a new container, with
+# a new host name, ignores it.
+COPY --from=build --chown=65534:65534 /out/state /var/lib/vadvisor
+VOLUME /var/lib/vadvisor
 EXPOSE 8181
 # nobody: see above.
 USER 65534:65534

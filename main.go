@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/vadvisor/vadvisor/guestagent"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/metricshttp"
+	"github.com/vadvisor/vadvisor/internal/storage"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 	"github.com/vadvisor/vadvisor/ui"
 )
@@ -40,6 +42,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 // flags are where the command line's values go when it is parsed.
 type flags struct {
 	metricsPath, libvirtURI, domInclude, domExclude, agentURI *string
+	storagePath                                               *string
 	noExporter                                                *bool
 	maxRequests, evMax, evBuffer                              *int
 	callTimeout, agentInterval, agentTimeout, scrapeMargin    *time.Duration
@@ -66,11 +69,12 @@ func newApp() (*kingpin.Application, *flags) {
 		agentTimeout:  durationFlag(app, "collector.guest-agent.timeout", "Upper bound of one call to a guest's agent.", "10s"),
 		scrapeMargin:  durationFlag(app, "web.scrape-timeout-offset", "Subtracted from Prometheus' X-Prometheus-Scrape-Timeout-Seconds to bound a scrape.", "250ms"),
 		histInterval:  durationFlag(app, "history.interval", "Sampling period of the history behind /api/v1.0/stats; 0 turns the history off (only ?live=true readings are served).", "1s"),
-		histRetention: durationFlag(app, "history.retention", "How long history samples are kept, compressed in memory (about 30 bytes per VM and interval with two disks and NICs).", "1h"),
+		histRetention: durationFlag(app, "history.retention", "How long history samples are kept, compressed in memory: 20 to 40 bytes per VM and interval with two disks and NICs (an hour of 200 busy VMs: about 27 MiB).", "1h"),
 		evRetention:   durationFlag(app, "events.retention", "How long lifecycle events are kept for /api/v1.0/events.", "24h"),
 		evMax:         app.Flag("events.max-events", "Most lifecycle events kept; the oldest go first.").Default("100000").Int(),
 		evHeartbeat:   durationFlag(app, "events.heartbeat", "Interval of the empty heartbeat line on an idle event stream.", "15s"),
 		evBuffer:      app.Flag("events.stream-buffer", "Events a stream client may fall behind before it is disconnected.").Default("1000").Int(),
+		storagePath:   app.Flag("storage.path", "Directory the history and the lifecycle events are written to every 10m and on shutdown (SIGTERM, SIGINT), and read back from at start, without what is older than their retention. Empty turns this off; a directory that does not exist or is not writable turns it off with a warning.").Default("/var/lib/vadvisor").String(),
 		webConfig:     webflag.AddFlags(app, ":8181"),
 		log:           &promslog.Config{},
 	}
@@ -137,6 +141,8 @@ func run(args []string) int {
 	if agents != nil {
 		metrics.WithGuestAgents(agents)
 	}
+	// Each component's saved state is loaded when it is kept, before it runs.
+	state := storage.Open(*f.storagePath, logger.With("component", "storage"))
 	var hist *history.History // nil: the history is off
 	if *f.histInterval != 0 {
 		hist, err = history.New(reader, *f.histInterval, *f.histRetention, logger.With("component", "history"))
@@ -145,6 +151,7 @@ func run(args []string) int {
 			return 2
 		}
 		registry.MustRegister(hist)
+		state.Keep("history", hist)
 	} else {
 		logger.Info("the history is off (--history.interval=0): /api/v1.0/stats serves ?live=true readings only")
 	}
@@ -153,6 +160,7 @@ func run(args []string) int {
 		logger.Error("bad event settings", "err", err)
 		return 2
 	}
+	state.Keep("events", store)
 	subscriber := events.NewSubscriber(conn, store, logger.With("component", "events"))
 	registry.MustRegister(store, subscriber)
 
@@ -203,6 +211,7 @@ func run(args []string) int {
 		running.Go(func() { hist.Run(ctx) })
 	}
 	running.Go(func() { subscriber.Run(ctx) })
+	running.Go(func() { state.Run(ctx) })
 	if agents != nil {
 		running.Go(func() { agentConn.Run(ctx) })
 		running.Go(func() { agents.Run(ctx) })
@@ -225,6 +234,8 @@ func run(args []string) int {
 	defer cancel()
 	server.Shutdown(shutdownCtx)
 	running.Wait()
+	// The last write, with everything the stopped components recorded.
+	state.Close()
 	return code
 }
 
@@ -232,7 +243,20 @@ func statsDescription(hist *history.History) string {
 	if hist == nil {
 		return "The history is off (--history.interval=0): ?live=true for a fresh sample of every VM (JSON)"
 	}
-	return "Per-second history of every VM (JSON): the last 60 s, or any range; ?live=true for a fresh sample"
+	return fmt.Sprintf("History of every VM, a sample every %s kept for %s, compressed (JSON): the last 60 s, "+
+		"or any range with start_time, end_time and step; ?live=true for a fresh sample", shortDuration(hist.Interval()), shortDuration(hist.Retention()))
+}
+
+// shortDuration writes 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // namedDuration is a duration flag whose parse error names the flag:

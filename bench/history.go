@@ -32,6 +32,7 @@ type historyVM struct {
 	vcpus, nets, disks int
 	fp                 history.Footprint
 	xor                xorSize // the same samples in Prometheus' XOR chunks
+	os                 bool    // the guest reports its memory: it runs an OS
 }
 
 type historyResult struct {
@@ -107,6 +108,7 @@ func footprints(h *history.History) (vms []historyVM, heap, ticks int) {
 		var cols columns
 		h.Range(id, history.Query{}, func(t time.Time, d *domstats.Domain) bool {
 			vm.name, vm.vcpus, vm.nets, vm.disks = d.Name, len(d.VCPUs), len(d.Nets), len(d.Blocks)
+			vm.os = vm.os || d.Balloon.Usable.OK
 			cols.add(t, d)
 			return true
 		})
@@ -153,10 +155,6 @@ func (vm historyVM) xorPerSample() float64 {
 	return float64(vm.xor.bytes) / float64(max(vm.xor.samples, 1))
 }
 
-// hasOS tells a guest with a real OS: it reports its memory, so its
-// memory columns take more than a bit a value.
-func (vm historyVM) hasOS() bool { return strings.HasPrefix(vm.name, osGuestPrefix) }
-
 // projected is the heap per VM-sample of an hour of a VM like vm with two
 // vCPUs, disks and NICs: its columns scaled to two of each device, chunk
 // headers, and what it holds besides (open chunk, layout) spread over the
@@ -190,7 +188,7 @@ func (r *historyResult) print() {
 	var withOS, without, xorOS, xorNoOS []float64
 	for _, vm := range r.vms {
 		os := "none"
-		if vm.hasOS() {
+		if vm.os {
 			os, withOS, xorOS = "Linux", append(withOS, vm.projected()), append(xorOS, vm.xorPerSample()/vm.perSample())
 		} else {
 			without, xorNoOS = append(without, vm.projected()), append(xorNoOS, vm.xorPerSample()/vm.perSample())

@@ -24,24 +24,11 @@ type Reading struct {
 	Domains  []Domain
 }
 
-// Reader makes the bulk stats call. Concurrent callers share one call in
-// flight instead of each making their own: our own overlapping calls would
-// otherwise hold each other's domain jobs and, with NOWAIT, come back with
-// stats missing.
-//
-// The shared reading belongs to no caller: it runs until it is done, each
-// of its libvirt calls bounded by the connection's call timeout, and each
-// caller waits for it under its own context. A caller that goes away
-// leaves alone; the reading goes on for the others (and for Latest).
-//
-// It makes two kinds of reading: a full one (Read, for /metrics) of every
-// group asked for, and a sample (ReadSample, for the history and live
-// stats) of the SampleGroups' figures that a history sample holds, each
-// from its cheapest source. One reading talks to libvirt at a time, so
-// that the two kinds never hold each other's domain jobs either. A sample
-// asked for while a full reading runs is taken from that reading; a full
-// reading asked for while a sample reading runs joins it and then reads
-// only the groups the sample left out.
+// Reader makes the bulk stats readings: full ones (Read, for /metrics) and
+// samples (ReadSample, for the history and live stats). Overlapping
+// callers share the reading in flight, each waiting under its own context,
+// and one reading talks to libvirt at a time, so that our own calls never
+// hold each other's domain jobs. See docs/design.md, "The Reader".
 type Reader struct {
 	conn   *libvirtconn.Conn
 	groups libvirt.DomainStatsTypes
@@ -76,16 +63,8 @@ const SampleGroups = libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | li
 	libvirt.DomainStatsVCPU | libvirt.DomainStatsInterface | libvirt.DomainStatsBlock
 
 // cpuGroups are the groups whose figures come cheaper from per-domain
-// calls with QEMU's driver: in the bulk call, with the domain's job,
-// libvirt 9 also asks each guest's QEMU for statistics we do not use
-// (query-stats, query-cpus-fast), while virDomainGetCPUStats and
-// virDomainGetVcpus read the same CPU times from the host's cgroup and
-// /proc without the job (docs/benchmarks.md has the figures). Every
-// reading takes the CPU times (cpu-total) so; a sample takes the vCPU
-// states and times so too, while a full reading takes the vcpu group for
-// the vCPU wait and delay, which only it gives. Other drivers (the test
-// driver) answer the bulk groups from memory, where calls per domain
-// would only add cost.
+// calls with QEMU's driver: every reading takes cpu-total so, a sample
+// vcpu too. See docs/design.md, "The history sampler".
 const cpuGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU
 
 // NewReader reads the given stats groups, and at least SampleGroups.
@@ -125,13 +104,11 @@ type sampleCall struct {
 // is made whole, with its retries.)
 const restGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU | libvirt.DomainStatsPerf
 
-// readFull makes a full reading. While a sample reading talks to libvirt,
-// it waits for that one and adds the groups it left out (with QEMU's
-// driver, the vcpu group, and any group of the collectors beyond a
-// sample's, if libvirt gives them without the job): a scrape
-// that comes during a sample then waits only for its end, and the
-// sample's figures are not read twice. If another reading began in
-// between, the sample is no longer the latest and a whole reading is made.
+// readFull makes a full reading, joined to the sample reading in flight
+// if there is one (see docs/design.md, "Full readings and samples"):
+// it waits for that one and adds the groups it left out. If another
+// reading began in between, the sample is no longer the latest and a
+// whole reading is made.
 func (r *Reader) readFull() (*Reading, error) {
 	r.mu.Lock()
 	call := r.sampling
@@ -359,12 +336,9 @@ func (r *Reader) readChunks(ctx context.Context, groups libvirt.DomainStatsTypes
 }
 
 // When the last reading took longer than splitAbove, the bulk call is split
-// into calls of at least chunkSize running domains made in parallel:
-// libvirtd asks each domain's QEMU monitor in turn within one call and
-// mostly waits for the answers, so parallel calls on one connection end
-// sooner (30 real guests: about 0.6x the time of one call). A fast call
-// (the test driver's 1000 domains take a few ms) stays one call. At most
-// MaxInFlight-1 calls, so one request slot stays free for everything else.
+// into calls of at least chunkSize running domains made in parallel, at
+// most MaxInFlight-1 (30 real guests: about 0.6x the time of one call).
+// See docs/design.md, "One bulk call per reading".
 const (
 	splitAbove = 50 * time.Millisecond
 	chunkSize  = 8
@@ -439,13 +413,10 @@ func (r *Reader) readChunk(ctx context.Context, groups libvirt.DomainStatsTypes,
 	}
 }
 
-// A retry waits in libvirtd for the domain's job for up to jobWait (QEMU's
-// driver), holding one of libvirtd's worker threads, even once our call
-// timed out or our connection closed under it. Those threads (20 by
-// default) serve all libvirtd's clients, and each hung guest holds one
-// already (the call that asked its monitor first): at most maxWaiting
-// retries may be waiting so at once. Asked again at every reading, such
-// retries would soon take them all.
+// A retry may wait in libvirtd for the domain's job for up to jobWait,
+// on one of libvirtd's worker threads, even once our call gave up: at most
+// maxWaiting retries may be waiting so at once. Each hung guest holds a
+// worker already. See docs/design.md, "Hung guests".
 const (
 	jobWait    = 30 * time.Second
 	maxWaiting = 3
@@ -502,14 +473,10 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 	})
 }
 
-// readEach reads every domain of list with its own NOWAIT call. A guest
-// whose monitor hangs holds its call until the call times out; that call,
-// abandoned, keeps the guest's job, so later NOWAIT readings skip the
-// guest at once. A domain whose call failed for any other reason (no free
-// request slot, or the connection closed because hung calls held every
-// slot) is not at fault, and is read again, after a redial if need be, up
-// to eachRounds times: so one reading meets every hung guest once, and
-// the next ones are complete for all the others.
+// readEach reads every domain of list with its own NOWAIT call. A domain
+// whose call hung is stuck; one whose call failed for any other reason is
+// read again, after a redial if need be, up to eachRounds times. See
+// docs/design.md, "Hung guests".
 func (r *Reader) readEach(ctx context.Context, groups libvirt.DomainStatsTypes, list []libvirt.Domain) []Domain {
 	doms := make([]Domain, len(list))
 	pending := make([]int, len(list))

@@ -189,6 +189,9 @@ func TestLandingAndProbes(t *testing.T) {
 	if status != 200 || strings.Contains(body, "debug/pprof") {
 		t.Errorf("GET /: %d; it must not offer pprof links vadvisor does not serve", status)
 	}
+	if !strings.Contains(body, "a sample every 1s kept for 1h, compressed") {
+		t.Error("the landing page does not say what the history keeps")
+	}
 	for _, link := range []string{"/metrics", "/api/v1.0/stats/", "/api/v1.0/host", "/api/v1.0/specs/", "/api/v1.0/events?all_events=true", "/ui/"} {
 		if !strings.Contains(body, `href="`+link+`"`) {
 			t.Errorf("the landing page does not link %s", link)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,11 +29,13 @@ type k8sContainer struct {
 		RunAsUser    int  `yaml:"runAsUser"`
 		RunAsNonRoot bool `yaml:"runAsNonRoot"`
 	} `yaml:"securityContext"`
-	VolumeMounts []struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-		ReadOnly  bool   `yaml:"readOnly"`
-	} `yaml:"volumeMounts"`
+	VolumeMounts []k8sVolumeMount `yaml:"volumeMounts"`
+}
+
+type k8sVolumeMount struct {
+	Name      string `yaml:"name"`
+	MountPath string `yaml:"mountPath"`
+	ReadOnly  bool   `yaml:"readOnly"`
 }
 
 type k8sProbe struct {
@@ -67,8 +70,9 @@ type k8sDaemonSet struct {
 
 // The DaemonSet example agrees with vadvisor and with the scrape config of
 // prometheus-kubernetes.yml: its flags start vadvisor, its probes and
-// annotated port answer, the libvirt directory is mounted read-only, and
-// the user is the Dockerfile's. (No API server here to apply it to.)
+// annotated port answer, the libvirt directory is mounted read-only, the
+// state directory writable, and the user is the Dockerfile's. (No API
+// server here to apply it to.)
 func TestPromKubernetesDaemonSet(t *testing.T) {
 	guest := testbed.Guests(t, secGuests, 1)[0]
 	f, err := os.Open(filepath.Join(testbed.Root(), "examples", "kubernetes", "vadvisor-daemonset.yml"))
@@ -139,6 +143,10 @@ func TestPromKubernetesDaemonSet(t *testing.T) {
 	}
 	if !mounted {
 		t.Error("the host's /var/run/libvirt directory is not mounted at /var/run/libvirt")
+	}
+	// The root filesystem is read-only: the state needs a volume.
+	if !slices.ContainsFunc(c.VolumeMounts, func(m k8sVolumeMount) bool { return m.MountPath == "/var/lib/vadvisor" && !m.ReadOnly }) {
+		t.Error("nothing writable is mounted at /var/lib/vadvisor, --storage.path's default")
 	}
 	dockerfile := readFile(t, filepath.Join(testbed.Root(), "Dockerfile"))
 	if user := regexp.MustCompile(`(?m)^USER (\d+):`).FindSubmatch(dockerfile); user == nil || string(user[1]) != strconv.Itoa(c.SecurityContext.RunAsUser) || !c.SecurityContext.RunAsNonRoot {

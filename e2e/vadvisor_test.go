@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,9 +67,15 @@ func StartNoWait(t testing.TB, args ...string) *Process {
 	return launch(t, addr, Command(binary, addr, args...))
 }
 
-// Command is a vadvisor at path listening on addr.
+// Command is a vadvisor at path listening on addr. It keeps no state
+// across restarts unless args set --storage.path: tests must not share
+// one through the default directory.
 func Command(path, addr string, args ...string) *exec.Cmd {
-	return exec.Command(path, append([]string{"--web.listen-address=" + addr}, args...)...)
+	first := []string{"--web.listen-address=" + addr}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--storage.path") }) {
+		first = append(first, "--storage.path=")
+	}
+	return exec.Command(path, append(first, args...)...)
 }
 
 // StartCmd runs the command that build makes for a free loopback address

@@ -7,7 +7,8 @@ import (
 
 // Event is one domain lifecycle event.
 type Event struct {
-	// ID increases by one with every stored event; see NewStore.
+	// ID increases by one with every stored event, and jumps ahead
+	// across a restart; see NewStore.
 	ID         uint64
 	Time       time.Time // UTC
 	Type       Type

@@ -10,10 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// record is an event as stored: its ID is implied by its place in the ring,
-// and the names are interned, since a host has few domains and many events.
+// record is an event as stored. The names are interned, since a host has
+// few domains and many events.
 type record struct {
-	time   int64 // Unix nanoseconds, never less than the previous record's
+	id     uint64 // greater than the previous record's
+	time   int64  // Unix nanoseconds, never less than the previous record's
 	name   unique.Handle[string]
 	uuid   unique.Handle[string]
 	typ    Type
@@ -34,7 +35,7 @@ type Store struct {
 	mu      sync.Mutex
 	ring    []record
 	head, n int
-	firstID uint64 // ID of ring[head]; the next ID is firstID+n
+	nextID  uint64
 	last    int64
 	subs    map[*Subscription]struct{}
 	// kept is the time (Unix ns) from which the count limit has dropped
@@ -49,7 +50,9 @@ type Store struct {
 // NewStore keeps events for maxAge and at most maxCount of them. IDs start
 // at the store's creation time in Unix milliseconds, so they keep growing
 // across restarts (unless more than 1000 events a second were stored) and
-// a client resuming with an ID from an earlier run misses nothing.
+// a client resuming with an ID from an earlier run misses nothing: not
+// even after a crash lost the events written after the last Save, as IDs
+// continue from the greater of the loaded ones and the creation time.
 func NewStore(maxAge time.Duration, maxCount int) (*Store, error) {
 	if maxAge <= 0 {
 		return nil, fmt.Errorf("event retention must be positive, got %s", maxAge)
@@ -66,7 +69,7 @@ func newStore(maxAge time.Duration, maxCount int, now func() time.Time) *Store {
 		maxAge:     maxAge,
 		maxCount:   maxCount,
 		now:        now,
-		firstID:    uint64(created.UnixMilli()),
+		nextID:     uint64(created.UnixMilli()),
 		kept:       created.UnixNano(),
 		subs:       map[*Subscription]struct{}{},
 		received:   map[Type]uint64{},
@@ -88,8 +91,9 @@ func (s *Store) Add(e Event) Event {
 	now = max(now, s.last)
 	s.last = now
 	s.evictOlderThan(now - int64(s.maxAge))
-	s.push(record{time: now, name: unique.Make(e.DomainName), uuid: unique.Make(e.DomainUUID), typ: e.Type, detail: e.Detail})
-	e.ID = s.firstID + uint64(s.n) - 1
+	e.ID = s.nextID
+	s.nextID++
+	s.push(record{id: e.ID, time: now, name: unique.Make(e.DomainName), uuid: unique.Make(e.DomainUUID), typ: e.Type, detail: e.Detail})
 	e.Time = time.Unix(0, now).UTC()
 	if e.Reconciled() {
 		s.reconciled[e.Type]++
@@ -153,7 +157,6 @@ func (s *Store) dropOldest() {
 	s.ring[s.head] = record{} // lets the interned names go
 	s.head = (s.head + 1) % len(s.ring)
 	s.n--
-	s.firstID++
 }
 
 func (s *Store) evictOlderThan(cutoff int64) {
@@ -168,7 +171,7 @@ func (s *Store) at(i int) record { return s.ring[(s.head+i)%len(s.ring)] }
 func (s *Store) event(i int) Event {
 	r := s.at(i)
 	return Event{
-		ID:         s.firstID + uint64(i),
+		ID:         r.id,
 		Time:       time.Unix(0, r.time).UTC(),
 		Type:       r.typ,
 		Detail:     r.detail,
@@ -281,7 +284,7 @@ func (s *Store) subscribe(types TypeSet, buffer int, after *uint64) (*Subscripti
 	sub := &Subscription{store: s, types: types, ch: make(chan Line, max(buffer, 1))}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub.start = s.firstID + uint64(s.n) - 1
+	sub.start = s.nextID - 1
 	s.subs[sub] = struct{}{}
 	if after == nil {
 		return sub, nil
@@ -297,10 +300,7 @@ func (s *Store) subscribe(types TypeSet, buffer int, after *uint64) (*Subscripti
 
 // indexAfter is the index of the first record with an ID greater than id.
 func (s *Store) indexAfter(id uint64) int {
-	if id < s.firstID {
-		return 0
-	}
-	return int(min(id-s.firstID+1, uint64(s.n)))
+	return sort.Search(s.n, func(i int) bool { return s.at(i).id > id })
 }
 
 // Start is the ID of the newest event stored when the subscription was

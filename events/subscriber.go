@@ -168,19 +168,9 @@ func drain(ch <-chan libvirt.DomainEventLifecycleMsg) {
 
 // follow records the events until the subscription ends (the connection
 // dropped) or ctx does, keeping known up to date for the next reconcile.
-//
 // checkEvery after the end of each check, it also compares known with a
-// listing: libvirt changes some states without an event. After its own
-// restart, for one, it lists a guest that died while it was down as
-// running, and marks it shut off a second or two later, silently. A domain that
-// differs from known the same way in two listings in a row, with no event
-// of its own in between, missed its events: its changes are recorded as
-// reconciled. An event on its way when a listing is made comes within
-// checkEvery, so it is not reported twice.
-//
-// The listing runs on a goroutine of its own and hands its result back:
-// events are recorded as they come, never after a listing waiting for a
-// request slot or a slow libvirtd.
+// listing made on a goroutine of its own (check). See docs/design.md,
+// "The events' state check".
 func (s *Subscriber) follow(ctx context.Context, ch <-chan libvirt.DomainEventLifecycleMsg, known map[libvirt.UUID]domainState) {
 	type result struct {
 		current map[libvirt.UUID]domainState

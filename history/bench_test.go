@@ -85,3 +85,25 @@ func BenchmarkMemoryPerSample(b *testing.B) {
 		_ = h
 	}
 }
+
+// BenchmarkChunkDecode reads back a chunk of a running domain's samples
+// (two vCPUs, interfaces and disks): what a Range costs per chunk.
+func BenchmarkChunkDecode(b *testing.B) {
+	d := fakeDomain(1, 0)
+	hd := newHead(newLayout(&d))
+	for i := range uint64(chunkSamples) {
+		d.CPUTime.V += 12345678 + i%7*1000
+		d.Nets[0].RxBytes.V += i * 1500
+		hd.push(i, &d)
+	}
+	c := hd.seal()
+	var ticks, vals []uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if ticks, vals, err = c.decode(ticks, vals); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunkSamples), "ns/sample")
+}

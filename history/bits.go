@@ -1,6 +1,7 @@
 package history
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/bits"
 )
@@ -61,9 +62,14 @@ func (r *bitReader) read(n uint) (uint64, error) {
 	if r.pos+n > uint(len(r.b))*8 {
 		return 0, errCorrupt
 	}
+	i, used := r.pos/8, r.pos%8
+	if n <= 56 && i+8 <= uint(len(r.b)) { // one load of the next 8 bytes
+		r.pos += n
+		return binary.BigEndian.Uint64(r.b[i:]) << used >> (64 - n) & (1<<n - 1), nil
+	}
 	var v uint64
 	for n > 0 {
-		i, used := r.pos/8, r.pos%8
+		i, used = r.pos/8, r.pos%8
 		k := min(n, 8-used)
 		bitsHere := (r.b[i] >> (8 - used - k)) & byte(1<<k-1)
 		v = v<<k | uint64(bitsHere)
@@ -71,6 +77,33 @@ func (r *bitReader) read(n uint) (uint64, error) {
 		n -= k
 	}
 	return v, nil
+}
+
+// prefix reads a run of up to 4 one bits and the zero that ends a
+// shorter one, and returns the run's length.
+func (r *bitReader) prefix() (int, error) {
+	avail := uint(len(r.b))*8 - r.pos
+	if avail == 0 {
+		return 0, errCorrupt
+	}
+	if r.b[r.pos/8]&(0x80>>(r.pos%8)) == 0 { // the common case: a miss of 0
+		r.pos++
+		return 0, nil
+	}
+	peek, err := r.read(min(4, avail))
+	if err != nil {
+		return 0, err
+	}
+	peek <<= 4 - min(4, avail) // as if 4 bits were there
+	ones := bits.LeadingZeros8(^uint8(peek << 4))
+	if ones >= 4 {
+		return 4, nil
+	}
+	if uint(ones) >= avail {
+		return 0, errCorrupt // the run ends with the data
+	}
+	r.pos -= min(4, avail) - uint(ones) - 1 // give back what follows the zero
+	return ones, nil
 }
 
 // align skips to the next byte: each column starts on one.
@@ -151,19 +184,11 @@ func (c *column) put(w *bitWriter, v uint64) {
 
 // get decodes the column's next value.
 func (c *column) get(r *bitReader) (uint64, error) {
-	ones := 0
-	for ones < 4 {
-		b, err := r.read(1)
-		if err != nil {
-			return 0, err
-		}
-		if b == 0 {
-			break
-		}
-		ones++
+	ones, err := r.prefix()
+	if err != nil {
+		return 0, err
 	}
 	var u uint64
-	var err error
 	switch ones {
 	case 0:
 		if !c.has {

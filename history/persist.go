@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/vadvisor/vadvisor/internal/binio"
 )
 
 // Save writes the history: the reading times, then each VM's chunks as
@@ -103,20 +105,20 @@ var errLoaded = errors.New("history: Load needs an empty history")
 // yet, dropping what is older than the retention. A damaged or foreign
 // history is an error, and leaves the history empty.
 func (h *History) Load(r io.Reader) error {
-	d := decoder{r: bufio.NewReader(r)}
-	last := d.varint()
-	base := d.uvarint()
+	d := decoder{binio.NewReader(bufio.NewReader(r))}
+	last := d.Varint()
+	base := d.Uvarint()
 	nTicks := d.count(1 << 32)
 	var ticks []int64
 	prev := int64(0)
 	for range nTicks {
-		prev += d.varint()
-		if len(ticks) > 0 && prev <= ticks[len(ticks)-1] || d.err != nil {
+		prev += d.Varint()
+		if len(ticks) > 0 && prev <= ticks[len(ticks)-1] || d.Err() != nil {
 			return d.fail("reading times out of order")
 		}
 		ticks = append(ticks, prev)
 	}
-	if d.err != nil || (nTicks > 0 && ticks[nTicks-1] != last) {
+	if d.Err() != nil || (nTicks > 0 && ticks[nTicks-1] != last) {
 		return d.fail("the newest reading time does not match")
 	}
 	loaded := map[libvirt.UUID]*series{}
@@ -127,8 +129,8 @@ func (h *History) Load(r io.Reader) error {
 		}
 		s := &series{}
 		for range d.count(1 << 24) {
-			c := &chunk{layout: d.layout(s), n: d.count(1 << 24), first: d.uvarint(), last: d.uvarint(), data: d.bytes(maxChunk)}
-			if d.err != nil {
+			c := &chunk{layout: d.layout(s), n: d.count(1 << 24), first: d.Uvarint(), last: d.Uvarint(), data: d.bytes(maxChunk)}
+			if d.Err() != nil {
 				return d.fail("")
 			}
 			if err := c.check(base, uint64(nTicks)); err != nil {
@@ -140,7 +142,7 @@ func (h *History) Load(r io.Reader) error {
 			loaded[id] = s
 		}
 	}
-	if d.err != nil {
+	if d.Err() != nil {
 		return d.fail("")
 	}
 	h.mu.Lock()
@@ -176,60 +178,42 @@ func (c *chunk) check(base, nTicks uint64) error {
 	return nil
 }
 
+// decoder reads what Save wrote, keeping its first error.
 type decoder struct {
-	r   *bufio.Reader
-	err error
+	*binio.Reader
 }
 
-func (d *decoder) fail(what string) error {
-	if d.err != nil {
-		return fmt.Errorf("history: damaged: %w", d.err)
+func (d decoder) fail(what string) error {
+	if err := d.Err(); err != nil {
+		return fmt.Errorf("history: damaged: %w", err)
 	}
 	return errors.New("history: damaged: " + what)
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := binary.ReadUvarint(d.r)
-	d.err = err
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := binary.ReadVarint(d.r)
-	d.err = err
-	return v
-}
-
 // count reads a count, at most max.
-func (d *decoder) count(max uint64) int {
-	v := d.uvarint()
-	if v > max && d.err == nil {
-		d.err = fmt.Errorf("a count of %d", v)
+func (d decoder) count(max uint64) int {
+	v := d.Uvarint()
+	if v > max {
+		d.Fail(fmt.Errorf("a count of %d", v))
 	}
-	if d.err != nil {
+	if d.Err() != nil {
 		return 0
 	}
 	return int(v)
 }
 
-func (d *decoder) bytes(max int) []byte {
+func (d decoder) bytes(max int) []byte {
 	n := d.count(uint64(max))
-	if d.err != nil {
+	if d.Err() != nil {
 		return nil
 	}
 	b := make([]byte, n)
-	_, d.err = io.ReadFull(d.r, b)
+	d.Read(b)
 	return b
 }
 
 // layout reads a layout, sharing the series' last one when equal.
-func (d *decoder) layout(s *series) *layout {
+func (d decoder) layout(s *series) *layout {
 	l := &layout{name: string(d.bytes(maxName)), vcpus: d.count(maxDevices)}
 	for _, names := range []*[]string{&l.nets, &l.blocks} {
 		*names = make([]string, d.count(maxDevices))

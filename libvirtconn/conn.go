@@ -18,9 +18,9 @@ import (
 	"github.com/vadvisor/vadvisor/internal/outage"
 )
 
-// MaxInFlight bounds the calls outstanding on the connection. It stays below
-// libvirtd's max_client_requests (5 by default) so that one request slot is
-// always left for a fresh call once ours are all stuck on hung guests.
+// MaxInFlight bounds the calls outstanding on the connection, below
+// libvirtd's max_client_requests (5 by default). See docs/design.md,
+// "Request slots".
 const MaxInFlight = 4
 
 var (
@@ -231,19 +231,17 @@ func (c *Conn) WaitConnected(ctx context.Context) (*libvirt.Libvirt, error) {
 }
 
 // Do runs one libvirt call bounded by ctx and the call timeout. A call that
-// times out keeps running in the background until libvirt answers; when all
-// slots of the connection are held by such calls it is wedged, and Do closes
-// it so that the connection owner redials.
+// times out runs on until libvirt answers; when such calls hold every
+// request slot, Do closes the connection so that Run redials. See
+// docs/design.md, "Bounded calls" and "Request slots".
 func Do[T any](ctx context.Context, c *Conn, call func(*libvirt.Libvirt) (T, error)) (T, error) {
 	return DoWithin(ctx, c, c.timeout, call)
 }
 
 // DoWithin is Do with another bound than the call timeout, for the few
 // calls known to be slow (the hypervisor version takes libvirtd seconds).
-//
-// The wait for a request slot is bounded by ctx and, on its own, by the
-// call timeout; the call's own timeout starts once it has a slot, so a
-// call queued behind others is not charged for their time.
+// The wait for a request slot is bounded apart, by ctx and the call
+// timeout.
 func DoWithin[T any](ctx context.Context, c *Conn, timeout time.Duration, call func(*libvirt.Libvirt) (T, error)) (T, error) {
 	var zero T
 	client, err := c.Client()
@@ -326,8 +324,7 @@ func Unanswered(err error) bool {
 }
 
 // Workers is how many calls a fan-out over domains or pools makes at once:
-// one request slot fewer than the connection has, so that one stays free
-// for the history, the events and the other scrapes.
+// one fewer than MaxInFlight. See docs/design.md, "Request slots".
 const Workers = MaxInFlight - 1
 
 // Each runs fn(i) for every i in [0, n) on at most Workers goroutines, and

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -25,6 +27,19 @@ var debFiles = []string{
 	"/usr/share/man/man1/vadvisor.1.gz",
 	"/usr/share/vadvisor/vadvisor-dashboard.json",
 	"/usr/share/vadvisor/vadvisor-rules.yml",
+}
+
+// stateDir is --storage.path's default, made by postinst, removed on purge.
+const stateDir = "/var/lib/vadvisor"
+
+// ownerOf is the uid that owns path, or fails the test.
+func ownerOf(t *testing.T, path string) string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatUint(uint64(fi.Sys().(*syscall.Stat_t).Uid), 10)
 }
 
 // checkCopyright fails unless copyright is in Debian's machine-readable
@@ -118,7 +133,8 @@ func TestDebPackages(t *testing.T) {
 }
 
 // Installed with dpkg, the units pass systemd's checks, vadvisor runs as its
-// unit runs it and serves the real guests, and purging removes every trace.
+// unit runs it, serves the real guests and saves its state in
+// /var/lib/vadvisor on SIGTERM, and purging removes every trace.
 func TestDebInstallRunPurge(t *testing.T) {
 	r := build(t)
 	guest := startGuest(t)
@@ -136,11 +152,17 @@ func TestDebInstallRunPurge(t *testing.T) {
 	if u.HomeDir != "/nonexistent" {
 		t.Errorf("the vadvisor user's home is %s, want /nonexistent", u.HomeDir)
 	}
+	if owner := ownerOf(t, stateDir); owner != u.Uid {
+		t.Errorf("%s is owned by uid %s, want vadvisor's %s", stateDir, owner, u.Uid)
+	}
 	units := []string{"/lib/systemd/system/vadvisor.socket", "/lib/systemd/system/vadvisor.service"}
 	if out, err := exec.Command("systemd-analyze", append([]string{"verify"}, units...)...).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 	serveAsUnit(t, guest, "/lib/systemd/system/vadvisor.service")
+	if owner := ownerOf(t, filepath.Join(stateDir, "events.vadv")); owner != u.Uid {
+		t.Errorf("the saved events are owned by uid %s, want vadvisor's %s", owner, u.Uid)
+	}
 
 	// An operator's `systemctl enable`: purging must remove its link too.
 	run(t, "systemctl", "enable", "vadvisor.socket")
@@ -148,7 +170,7 @@ func TestDebInstallRunPurge(t *testing.T) {
 		t.Fatalf("systemctl enable made no link: %v", err)
 	}
 	run(t, "dpkg", "--purge", "vadvisor")
-	for _, f := range append(debFiles, "/usr/share/vadvisor", "/usr/share/doc/vadvisor") {
+	for _, f := range append(debFiles, "/usr/share/vadvisor", "/usr/share/doc/vadvisor", stateDir) {
 		if _, err := os.Lstat(f); err == nil {
 			t.Errorf("%s is left after dpkg --purge", f)
 		}

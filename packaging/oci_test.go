@@ -3,10 +3,12 @@ package packaging
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +25,7 @@ type imageConfig struct {
 		User         string              `json:"User"`
 		Entrypoint   []string            `json:"Entrypoint"`
 		ExposedPorts map[string]struct{} `json:"ExposedPorts"`
+		Volumes      map[string]struct{} `json:"Volumes"`
 		Labels       map[string]string   `json:"Labels"`
 	} `json:"config"`
 }
@@ -95,7 +98,8 @@ func TestOCIImageLayout(t *testing.T) {
 // The amd64 root file system, unpacked by umoci, runs as the image says
 // (entrypoint, user) in a root of its own that sees the host's libvirt
 // socket directory only through a read-only bind mount, as the README's
-// install line gives it to a container, and serves the real guests.
+// install line gives it to a container, serves the real guests, and saves
+// its state in the image's /var/lib/vadvisor on SIGTERM.
 func TestOCIImageRuns(t *testing.T) {
 	r := build(t)
 	guest := startGuest(t)
@@ -119,12 +123,18 @@ shift
 exec "$@"`
 	args := append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", rootfs,
 		"chroot", "--userspec=" + c.Config.User, rootfs}, c.Config.Entrypoint...)
-	start(t, exec.Command("unshare", append(args, "--web.listen-address="+addr)...))
+	log, stop := start(t, exec.Command("unshare", append(args, "--web.listen-address="+addr)...))
 	scrapeGuest(t, addr, guest)
+	stop()
+	saved := filepath.Join(rootfs, stateDir, "events.vadv")
+	if owner := ownerOf(t, saved); owner != strings.Split(c.Config.User, ":")[0] {
+		t.Errorf("%s is owned by uid %s, not the image's user %s:\n%s", saved, owner, c.Config.User, log)
+	}
 }
 
 // podman loads the oci-archive and runs it on the host network with the
-// socket directory mounted read-only, as the README's install line does.
+// socket directory mounted read-only, as the README's install line does;
+// the image's volume lets its user keep state.
 func TestOCIImagePodman(t *testing.T) {
 	r := build(t)
 	guest := startGuest(t)
@@ -140,8 +150,11 @@ func TestOCIImagePodman(t *testing.T) {
 	t.Cleanup(func() { exec.Command("podman", "rm", "--force", name).Run() })
 	args := append([]string{"--runtime", "runc", "run", "--rm", "--name", name, "--network=host",
 		"--volume", "/var/run/libvirt:/var/run/libvirt:ro"}, ulimits(t)...)
-	start(t, exec.Command("podman", append(args, image, "--web.listen-address="+addr)...))
+	log, _ := start(t, exec.Command("podman", append(args, image, "--web.listen-address="+addr)...))
 	scrapeGuest(t, addr, guest)
+	if !strings.Contains(log.String(), "keeping the state across restarts") {
+		t.Errorf("the container cannot keep state in its volume:\n%s", log.String())
+	}
 }
 
 // ulimits keeps the container's limits within this process's hard limits:
@@ -162,7 +175,8 @@ func ulimits(t *testing.T) []string {
 }
 
 // The Dockerfile builds the same image as make release: same entrypoint,
-// user, port and labels (the Dockerfile's ARGs set as the release sets them).
+// user, port, volume and labels (the Dockerfile's ARGs set as the release
+// sets them).
 func TestDockerfileMatchesImage(t *testing.T) {
 	r := build(t)
 	data, err := os.ReadFile(filepath.Join(testbed.Root(), "Dockerfile"))
@@ -196,6 +210,7 @@ func TestDockerfileMatchesImage(t *testing.T) {
 		"entrypoint": {fmt.Sprint(entrypoint), fmt.Sprint(c.Config.Entrypoint)},
 		"user":       {one("USER"), c.Config.User},
 		"port":       {one("EXPOSE") + "/tcp", strings.Join(ports, " ")},
+		"volume":     {one("VOLUME"), strings.Join(slices.Collect(maps.Keys(c.Config.Volumes)), " ")},
 		"labels":     {fmt.Sprint(labels), fmt.Sprint(c.Config.Labels)},
 	} {
 		if pair[0] != pair[1] {

@@ -29,4 +29,6 @@ TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl c
 "$GO" test -run '^$' -fuzz '^FuzzEventsQuery$' -fuzztime 20s ./api
 "$GO" test -run '^$' -fuzz '^FuzzStatsRequest$' -fuzztime 20s ./api
 "$GO" test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 20s ./history
+"$GO" test -run '^$' -fuzz '^FuzzRead$' -fuzztime 20s ./internal/storage
+"$GO" test -run '^$' -fuzz '^FuzzStoreLoad$' -fuzztime 20s ./events
 VADVISOR_SOAK=2m "$GO" test -count=1 -run TestSoak -timeout 10m ./e2e

@@ -8,8 +8,10 @@
 //
 // build writes one image per platform, from scratch: the static binary as
 // /bin/vadvisor, passwd and group entries for root and nobody, the example
-// web config, the licence as /usr/share/doc/vadvisor/LICENSE; user
-// 65534:65534 (nobody, see the Dockerfile for why), port 8181, OCI labels. An image index of them, named vadvisor:V (what podman
+// web config, the licence as /usr/share/doc/vadvisor/LICENSE, the state
+// directory /var/lib/vadvisor owned by nobody and a volume; user
+// 65534:65534 (nobody, see the Dockerfile for why), port 8181, OCI labels.
+// An image index of them, named vadvisor:V (what podman
 // load calls it, and skopeo's oci:DIR:vadvisor:V), goes into the layout
 // DIR and, as an oci-archive, into FILE. Every timestamp is
 // SOURCE_DATE_EPOCH, so the output is reproducible.
@@ -167,6 +169,9 @@ func image(o options, platform v1.Platform, binary string) (v1.Image, error) {
 		{"usr/share/", 0o755, nil},
 		{"usr/share/doc/", 0o755, nil},
 		{"usr/share/doc/vadvisor/", 0o755, nil},
+		{"var/", 0o755, nil},
+		{"var/lib/", 0o755, nil},
+		{stateDir[1:] + "/", 0o755, nil},
 	}
 	for _, f := range []struct {
 		src, dst string
@@ -200,6 +205,7 @@ func image(o options, platform v1.Platform, binary string) (v1.Image, error) {
 			Entrypoint:   []string{"/bin/vadvisor"},
 			User:         "65534:65534",
 			ExposedPorts: map[string]struct{}{"8181/tcp": {}},
+			Volumes:      map[string]struct{}{stateDir: {}},
 			Env:          []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			WorkingDir:   "/",
 			Labels: map[string]string{
@@ -224,17 +230,27 @@ func image(o options, platform v1.Platform, binary string) (v1.Image, error) {
 	return mutate.CreatedAt(img, created)
 }
 
+// stateDir is --storage.path's default, owned by nobody, the image's user.
+const (
+	stateDir = "/var/lib/vadvisor"
+	nobody   = 65534
+)
+
 type file struct {
 	name string // a trailing slash makes it a directory
 	mode int64
 	data []byte
 }
 
-// writeTar writes files in the order given, owned by root, dated mtime.
+// writeTar writes files in the order given, owned by root but for the
+// state directory, dated mtime.
 func writeTar(w io.Writer, files []file, mtime time.Time) error {
 	tw := tar.NewWriter(w)
 	for _, f := range files {
 		h := &tar.Header{Name: f.name, Mode: f.mode, ModTime: mtime, Format: tar.FormatPAX, Typeflag: tar.TypeReg, Size: int64(len(f.data))}
+		if f.name == stateDir[1:]+"/" {
+			h.Uid, h.Gid = nobody, nobody
+		}
 		if strings.HasSuffix(f.name, "/") {
 			h.Typeflag, h.Size = tar.TypeDir, 0
 		}
