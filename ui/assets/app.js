@@ -454,7 +454,8 @@
     chart.error = null;
     renderVM(true);
     if (historyOn()) {
-      const { samples, error } = await loadSamples(uuid, "start_time=" + encodeURIComponent(iso(serverNow() - s)) + stepParam(step));
+      // Two steps more, for the lines to enter from the left edge.
+      const { samples, error } = await loadSamples(uuid, "start_time=" + encodeURIComponent(iso(serverNow() - s - 2 * step)) + stepParam(step));
       if (chart.series !== sr) return;
       for (const x of samples) addSample(sr, x);
       chart.error = error;
@@ -512,13 +513,22 @@
     return { labels, data: [points.map((p) => p.t), ...labels.map((l) => cols.get(l))] };
   }
 
+  // The y axis is as wide as its longest label ("97.7 KiB/s"), measured.
+  function axisWidth(u, values, i, cycle) {
+    const axis = u.axes[i];
+    if (cycle > 1) return axis._size; // settle
+    const longest = (values || []).reduce((a, v) => v.length > a.length ? v : a, "");
+    u.ctx.font = axis.font[0];
+    return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio) + 2;
+  }
+
   function makePlot(def, c, labels) {
     const fg = css("--muted"), grid = css("--grid");
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const opts = {
       width: Math.max(200, c.box.clientWidth), height: 180,
       scales: { x: { time: true, range: () => xWindow() }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-      axes: [axis, { ...axis, size: 72, values: (u, vals) => vals.map((v) => def.fmt(v)) }],
+      axes: [axis, { ...axis, size: axisWidth, values: (u, vals) => vals.map((v) => def.fmt(v)) }],
       series: [{ value: (u, v) => v == null ? "–" : when(v) }].concat(labels.map((label, i) => ({
         label, stroke: css("--s" + (i % 8 + 1)), width: 1.5, value: (u, v) => def.fmt(v),
       }))),
