@@ -91,8 +91,7 @@ func TestGuestsHistory(t *testing.T) {
 		first := samples[0].t
 		var prev domstats.Domain
 		for i := range samples {
-			var d domstats.Domain
-			d = samples[i].d
+			d := samples[i].d
 			at := samples[i].t
 			// On the grid: no drift however long each reading takes.
 			if off := at.Sub(first) % interval; off > 40*time.Millisecond && off < interval-40*time.Millisecond {
