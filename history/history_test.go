@@ -93,8 +93,7 @@ func TestGuestsHistory(t *testing.T) {
 		var offGrid []time.Duration
 		var prev domstats.Domain
 		for i := range samples {
-			var d domstats.Domain
-			d = samples[i].d
+			d := samples[i].d
 			at := samples[i].t
 			// On the grid: no drift however long each reading takes. A
 			// busy host delays some readings; a drift would move them all.
