@@ -28,13 +28,13 @@ demo: build
 	else echo "demo: libvirtd already runs with domains; using them"; fi
 	./vadvisor --web.listen-address=:8181
 
-# Installs and starts what the tests need (libvirtd, virtlogd, D-Bus and
-# polkit, guests, Prometheus, openssl, htpasswd, lintian, skopeo, umoci,
-# podman), then runs every package's tests one
+# Lints first, then installs and starts what the tests need (libvirtd,
+# virtlogd, D-Bus and polkit, guests, Prometheus, openssl, htpasswd,
+# lintian, skopeo, umoci, podman), then runs every package's tests one
 # package at a time (tests of different packages share one libvirtd), the
 # fuzz targets and the soak. Pass or fail, it ends by stopping the test
 # guests (their definitions and images stay): see scripts/test.sh.
-test:
+test: lint
 	GO="$(GO)" bash scripts/test.sh
 
 # Scrape, sampler and API figures for vadvisor, the Debian exporter and the
@@ -42,7 +42,8 @@ test:
 bench:
 	$(GO) run ./bench $(BENCH_ARGS)
 
+# golangci-lint, pinned in tools/go.mod, with .golangci.yml (gofmt and
+# go vet among its checks), on the module and on tools/.
 lint:
-	gofmt -l . | (! grep .)
-	$(GO) vet ./...
-	$(GO) -C tools vet ./...
+	$(GO) tool -modfile=tools/go.mod golangci-lint run ./...
+	$(GO) -C tools tool golangci-lint run ./...

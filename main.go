@@ -178,8 +178,8 @@ func run(args []string) int {
 	}
 	eventsAPI.Register(mux)
 	ui.Register(mux, *f.metricsPath)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "Ready") })
 	links := []web.LandingLinks{
 		{Address: *f.metricsPath, Text: "Metrics", Description: "Live VM metrics for Prometheus"},
 		{Address: "/api/v1.0/stats/", Text: "Stats", Description: statsDescription(hist)},
@@ -232,10 +232,12 @@ func run(args []string) int {
 	stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	server.Shutdown(shutdownCtx)
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("cannot shut down the web server cleanly", "err", err)
+	}
 	running.Wait()
 	// The last write, with everything the stopped components recorded.
-	state.Close()
+	_ = state.Close() // it logs a failure
 	return code
 }
 

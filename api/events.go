@@ -218,7 +218,7 @@ func (e *Events) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ndjsonHeaders(w)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 func ndjsonHeaders(w http.ResponseWriter) {
@@ -255,7 +255,7 @@ func (e *Events) serveStream(w http.ResponseWriter, r *http.Request, req eventsR
 	// Each batch of writes must get through within WriteTimeout, or the
 	// client is gone or stuck and the stream ends.
 	send := func(b []byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(e.opts.WriteTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(e.opts.WriteTimeout))
 		if _, err := w.Write(b); err != nil {
 			return false
 		}

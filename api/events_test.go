@@ -220,7 +220,7 @@ func names(evs []evLine) string {
 func TestEventsOfRealGuests(t *testing.T) {
 	guest := testbed.Guests(t, "vadv-ev", 1)[0]
 	const fresh = "vadv-evtmp"
-	virsh(t, "undefine", fresh)
+	_, _ = virsh(t, "undefine", fresh) // left by an earlier run, if any
 	store, _ := liveEvents(t)
 	srv, _ := eventsServer(t, store, EventsOptions{})
 	live := openStream(t, streamClient, srv, "")
@@ -453,7 +453,7 @@ func TestEventsStreamLagLimit(t *testing.T) {
 	srv, _ := eventsServer(t, store, EventsOptions{StreamBuffer: 256, WriteTimeout: time.Minute})
 	// A small receive window, so that the socket buffers fill soon.
 	stuckClient := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}).DialContext}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -595,7 +595,7 @@ func TestEventsAcrossLibvirtdRestart(t *testing.T) {
 	}
 	frozenPid, restartedPid := qemuPid(frozen), qemuPid(restarted)
 	t.Cleanup(func() {
-		exec.Command("kill", "-9", frozenPid, restartedPid).Run()
+		_ = exec.Command("kill", "-9", frozenPid, restartedPid).Run()
 		testbed.Guests(t, "vadv-ev", 4) // restarts the killed guests
 	})
 	store, sub := liveEvents(t)
@@ -674,7 +674,7 @@ vadvisor_events_libvirt_subscriptions_total 2
 	if got := live.events(t, other, 1, 5*time.Second); got[0].String() != "Suspended/Paused" || got[0].Reconciled {
 		t.Errorf("after the restart, suspend gave %+v", got)
 	}
-	virsh(t, "resume", other)
+	_, _ = virsh(t, "resume", other)
 }
 
 // restartLibvirtd stops libvirtd, runs gap while it is down, and starts it again.

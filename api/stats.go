@@ -266,9 +266,9 @@ func allowGet(w http.ResponseWriter, r *http.Request) bool {
 
 // quote shortens what a client sent before echoing it in an error.
 func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "..."
+	const limit = 64
+	if len(s) > limit {
+		s = s[:limit] + "..."
 	}
 	return string(appendString(nil, s))
 }
@@ -390,7 +390,7 @@ func (o *jsonOut) close() {
 	bufPool.Put(o.buf)
 	if o.gz != nil {
 		if o.err == nil {
-			o.gz.Close()
+			_ = o.gz.Close()
 		}
 		o.gz.Reset(io.Discard)
 		gzipPool.Put(o.gz)

@@ -71,7 +71,9 @@ func qemuPIDs() []int {
 			continue
 		}
 		var pid int
-		fmt.Sscanf(m, "/proc/%d/cmdline", &pid)
+		if _, err := fmt.Sscanf(m, "/proc/%d/cmdline", &pid); err != nil {
+			continue
+		}
 		pids = append(pids, pid)
 	}
 	return pids

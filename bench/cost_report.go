@@ -80,7 +80,7 @@ func (r *costResult) print() {
 	}
 }
 
-// pct is a CPU time per second as a percentage of one core.
-func pct(perSec time.Duration) string {
-	return fmt.Sprintf("%.1f %%", float64(perSec)/float64(time.Second)*100)
+// pct is cpu, a CPU time per second, as a percentage of one core.
+func pct(cpu time.Duration) string {
+	return fmt.Sprintf("%.1f %%", float64(cpu)/float64(time.Second)*100)
 }

@@ -153,7 +153,6 @@ type slowEvent struct {
 type eventsResult struct {
 	failed     string
 	hung       string
-	domains    string // libvirt_domains of vadvisor's last scrape
 	generated  int
 	latencies  []time.Duration // sorted, of the events every client got
 	slowest    []slowEvent     // the slowest few, slowest first
@@ -206,7 +205,7 @@ func (r *eventsResult) measure(bin string) error {
 	if err := undefineLeftover(gen); err != nil {
 		return err
 	}
-	defer undefineLeftover(gen)
+	defer func() { _ = undefineLeftover(gen) }()
 	bench := newEventLog()
 	msgs, err := listener.LifecycleEvents(ctx)
 	if err != nil {

@@ -56,7 +56,7 @@ func historyPart(root, nodeURI string) *historyResult {
 	defer func() {
 		if !*keep {
 			for i := 1; i <= 2; i++ {
-				command(root, "virsh", "-c", systemURI, "destroy", fmt.Sprintf("%s%d", osGuestPrefix, i))
+				_ = command(root, "virsh", "-c", systemURI, "destroy", fmt.Sprintf("%s%d", osGuestPrefix, i))
 			}
 		}
 	}()

@@ -294,7 +294,7 @@ func scrapeJob(dir string, run *jobRun, bin, uri string, active int) *jobRun {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	logFile.Sync()
+	_ = logFile.Sync()
 	if data, err := os.ReadFile(logPath); err == nil && int64(len(data)) >= logFrom {
 		for _, line := range strings.Split(string(data[logFrom:]), "\n") {
 			if strings.Contains(line, `msg="collector failed"`) && strings.Contains(line, "collector=job") {

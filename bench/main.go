@@ -305,13 +305,13 @@ func cpuModel() string {
 func memTotal() string {
 	data, _ := os.ReadFile("/proc/meminfo")
 	var kib int
-	fmt.Sscanf(string(data), "MemTotal: %d kB", &kib)
+	_, _ = fmt.Sscanf(string(data), "MemTotal: %d kB", &kib)
 	return fmt.Sprintf("%.0f GiB RAM", float64(kib)/(1<<20))
 }
 
 func stopGuests() {
 	for i := 1; i <= *guests; i++ {
-		exec.Command("virsh", "-c", systemURI, "destroy", fmt.Sprintf("%s%d", guestPrefix, i)).Run()
+		_ = exec.Command("virsh", "-c", systemURI, "destroy", fmt.Sprintf("%s%d", guestPrefix, i)).Run()
 	}
 }
 

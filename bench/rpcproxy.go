@@ -120,7 +120,7 @@ func (p *jobProxy) handle(client net.Conn) {
 					binary.BigEndian.PutUint32(msg, uint32(len(msg)))
 				}
 				if d := time.Duration(p.delay.Load()); d > 0 {
-					time.AfterFunc(d, func() { write(msg) })
+					time.AfterFunc(d, func() { _ = write(msg) })
 					continue
 				}
 			}

@@ -202,10 +202,9 @@ func medianRound(rounds []*result) *result {
 // apiResult is the history side of vadvisor: the sampler's cost while
 // nobody asks anything, and the stats API's response times.
 type apiResult struct {
-	skipped             string
-	idleCPUPerSecond    time.Duration
-	history, live       *result
-	historyDomainsCount string
+	skipped          string
+	idleCPUPerSecond time.Duration
+	history, live    *result
 }
 
 func statsAPI(bin string) *apiResult {
@@ -288,7 +287,7 @@ func scrapeOnce(url string) (int, error) {
 	return int(n), nil
 }
 
-func printScrapeReport(rows []*result, api *apiResult, real, test *result) {
+func printScrapeReport(rows []*result, api *apiResult, vadvReal, vadvTest *result) {
 	fmt.Printf("## Scrapes\n\n%d scrapes per subject, sequential; on the real guests in %d rounds that take turns, vAdvisor then the Debian exporter (each round restarts the exporter and warms it up; the median and p99 are the medians of the rounds').\n\n", *scrapes, *scrapeRounds)
 	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -341,16 +340,16 @@ func printScrapeReport(rows []*result, api *apiResult, real, test *result) {
 		}
 		fmt.Printf("- %s: %s\n", mark, text)
 	}
-	if test.skipped == "" && test.floor.skipped == "" {
-		r := ratioOf(test.median, test.floor.median)
+	if vadvTest.skipped == "" && vadvTest.floor.skipped == "" {
+		r := ratioOf(vadvTest.median, vadvTest.floor.median)
 		target(r <= 3, fmt.Sprintf("test domains: scrape within 3x of raw list+bulk (%.2fx)", r))
-		target(test.median < 50*time.Millisecond, fmt.Sprintf("test domains: scrape under 50 ms (median %s, p99 %s)", ms(test.median), ms(test.p99)))
+		target(vadvTest.median < 50*time.Millisecond, fmt.Sprintf("test domains: scrape under 50 ms (median %s, p99 %s)", ms(vadvTest.median), ms(vadvTest.p99)))
 	}
-	if real.skipped == "" && real.floor.skipped == "" {
-		r := ratioOf(real.median, real.floor.median)
+	if vadvReal.skipped == "" && vadvReal.floor.skipped == "" {
+		r := ratioOf(vadvReal.median, vadvReal.floor.median)
 		target(r <= 1.3, fmt.Sprintf("real guests: scrape within 1.3x of the raw bulk call (%.2fx)", r))
-		if p := real.peerComparison; p != nil && p.skipped == "" {
-			target(real.median < p.median, fmt.Sprintf("real guests: faster than %s (%s vs %s, %.2fx)", debianPeer, ms(real.median), ms(p.median), ratioOf(p.median, real.median)))
+		if p := vadvReal.peerComparison; p != nil && p.skipped == "" {
+			target(vadvReal.median < p.median, fmt.Sprintf("real guests: faster than %s (%s vs %s, %.2fx)", debianPeer, ms(vadvReal.median), ms(p.median), ratioOf(p.median, vadvReal.median)))
 		}
 	}
 }

@@ -225,8 +225,8 @@ func filter(m map[string]float64, label string) []string {
 func TestShutOffDomainHasStateButNoLiveFigures(t *testing.T) {
 	testbed.Guests(t, "vadv-c", 1) // libvirtd up
 	const name = "vadv-c-off"
-	exec.Command("virsh", "-c", testbed.SystemURI, "destroy", name).Run()
-	exec.Command("virsh", "-c", testbed.SystemURI, "undefine", name).Run()
+	_ = exec.Command("virsh", "-c", testbed.SystemURI, "destroy", name).Run()
+	_ = exec.Command("virsh", "-c", testbed.SystemURI, "undefine", name).Run()
 	defineXML(t, fmt.Sprintf(`<domain type='qemu'><name>%s</name><memory unit='MiB'>32</memory><vcpu>2</vcpu>
 <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>`, name))
 	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "undefine", name).Run() })
@@ -310,7 +310,7 @@ func TestConcurrentReadersStayComplete(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				exec.Command("virsh", "-c", testbed.SystemURI, "domstats", "--block", "--balloon").Run()
+				_ = exec.Command("virsh", "-c", testbed.SystemURI, "domstats", "--block", "--balloon").Run()
 			}
 		}
 	}()

@@ -191,7 +191,9 @@ func TestCannedGolden(t *testing.T) {
 		}
 		var buf bytes.Buffer
 		for _, f := range families {
-			expfmt.MetricFamilyToText(&buf, f)
+			if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)

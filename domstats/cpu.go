@@ -147,9 +147,9 @@ func (r *Reader) domainCPU(ctx context.Context, d *Domain, each libvirt.DomainSt
 	return nil
 }
 
-func (r *Reader) vcpus(ctx context.Context, dom libvirt.Domain, max int32) ([]libvirt.VcpuInfo, error) {
+func (r *Reader) vcpus(ctx context.Context, dom libvirt.Domain, maxInfo int32) ([]libvirt.VcpuInfo, error) {
 	return libvirtconn.Do(ctx, r.conn, func(l *libvirt.Libvirt) ([]libvirt.VcpuInfo, error) {
-		info, _, err := l.DomainGetVcpus(dom, max, 0)
+		info, _, err := l.DomainGetVcpus(dom, maxInfo, 0)
 		return info, err
 	})
 }

@@ -72,13 +72,11 @@ func TestAddCarriesEveryField(t *testing.T) {
 // group's fields, and no other.
 func TestAddTakesEachGroupsFields(t *testing.T) {
 	rec := benchRecord()
-	for _, p := range []libvirt.TypedParam{
+	rec.Params = append(rec.Params,
 		ullong("perf.cmt", 7), ullong("iothread.count", 1), ullong("iothread.1.poll-max-ns", 8),
 		ullong("dirtyrate.calc_status", 2), ullong("dirtyrate.megabytes_per_second", 9), ullong("vm.remote_tlb_flush.sum", 10),
 		ullong("block.0.threshold", 11),
-	} {
-		rec.Params = append(rec.Params, p)
-	}
+	)
 	full := Decode(rec)
 	for group, prefix := range map[libvirt.DomainStatsTypes]string{
 		libvirt.DomainStatsState: "state.", libvirt.DomainStatsCPUTotal: "cpu.", libvirt.DomainStatsBalloon: "balloon.",

@@ -100,6 +100,7 @@ type KVMStat struct {
 // suffix of the field.
 type KVMKind uint8
 
+// The KVMKinds, one per suffix.
 const (
 	KVMSum KVMKind = iota // .sum: cumulative, only grows
 	KVMCur                // .cur: the current value
@@ -120,6 +121,7 @@ type DirtyRate struct {
 // Unit is the unit libvirt gives a statistic in.
 type Unit uint8
 
+// The units libvirt gives statistics in.
 const (
 	Count Unit = iota // a number of things, bytes, or a ratio
 	Nanoseconds
@@ -137,6 +139,7 @@ func (u Unit) String() string {
 // Kind is what a statistic is as a metric.
 type Kind uint8
 
+// A statistic is a gauge or a counter.
 const (
 	Gauge Kind = iota
 	Counter

@@ -197,7 +197,7 @@ func (r *Reader) wait(ctx context.Context, kind string, read func() (*Reading, e
 func (r *Reader) redial(ctx context.Context) {
 	if !r.conn.Connected() {
 		wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		r.conn.WaitConnected(wait)
+		_, _ = r.conn.WaitConnected(wait)
 		cancel()
 	}
 }
@@ -516,7 +516,7 @@ func (r *Reader) readEach(ctx context.Context, groups libvirt.DomainStatsTypes, 
 			return doms
 		}
 		wait, cancel := context.WithTimeout(ctx, r.conn.Timeout())
-		r.conn.WaitConnected(wait)
+		_, _ = r.conn.WaitConnected(wait)
 		cancel()
 		pending = again
 	}

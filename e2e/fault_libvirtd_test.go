@@ -255,7 +255,7 @@ func waitUp(t *testing.T, p *Process, want string) {
 
 func stopLibvirtd(t *testing.T) {
 	t.Helper()
-	exec.Command("pkill", "-x", "libvirtd").Run()
+	_ = exec.Command("pkill", "-x", "libvirtd").Run()
 	for range 100 {
 		if exec.Command("pgrep", "-x", "libvirtd").Run() != nil {
 			return

@@ -102,7 +102,7 @@ func TestHostileClients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.Write([]byte("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+			_, _ = c.Write([]byte("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "))
 			conns = append(conns, c)
 		}
 		defer func() {
@@ -120,7 +120,7 @@ func TestHostileClients(t *testing.T) {
 		time.Sleep(11 * time.Second)
 		closed := 0
 		for _, c := range conns {
-			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			if _, err := c.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
 				closed++
 			} else if err == nil { // an error response, then close
@@ -152,8 +152,8 @@ func rawRequest(t *testing.T, addr, req string) int {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	go c.Write([]byte(req)) // the server may answer before reading it all
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	go func() { _, _ = c.Write([]byte(req)) }() // the server may answer before reading it all
 	line, err := readLine(c)
 	if err != nil {
 		return 0
@@ -225,7 +225,7 @@ func TestThousandsOfStreamClients(t *testing.T) {
 		}
 	}
 	for i, c := range conns {
-		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		if line, err := readLine(c); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 			t.Fatalf("stream client %d: %q %v", i, line, err)
 		}

@@ -32,8 +32,8 @@ func TestSoak(t *testing.T) {
 	cycled := names[0]
 	t.Cleanup(func() {
 		startLibvirtd(t)
-		exec.Command("virsh", "-c", testbed.SystemURI, "start", cycled).Run()
-		exec.Command("virsh", "-c", testbed.SystemURI, "resume", cycled).Run()
+		_ = exec.Command("virsh", "-c", testbed.SystemURI, "start", cycled).Run()
+		_ = exec.Command("virsh", "-c", testbed.SystemURI, "resume", cycled).Run()
 	})
 	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
 	waitUp(t, p, "1")
@@ -65,7 +65,7 @@ func TestSoak(t *testing.T) {
 			return 0
 		}
 		defer resp.Body.Close()
-		bufio.NewReader(resp.Body).WriteTo(discard{})
+		_, _ = bufio.NewReader(resp.Body).WriteTo(discard{})
 		return resp.StatusCode
 	}
 	every(time.Second, func() {
@@ -120,7 +120,7 @@ func TestSoak(t *testing.T) {
 	actions := []string{"suspend", "resume", "destroy", "start"}
 	step := 0
 	every(3*time.Second, func() {
-		exec.Command("virsh", "-c", testbed.SystemURI, actions[step%len(actions)], cycled).Run()
+		_ = exec.Command("virsh", "-c", testbed.SystemURI, actions[step%len(actions)], cycled).Run()
 		step++
 	})
 	wg.Add(1)
@@ -133,9 +133,9 @@ func TestSoak(t *testing.T) {
 				return
 			case <-time.After(time.Until(start.Add(at))):
 			}
-			exec.Command("pkill", "-x", "libvirtd").Run()
+			_ = exec.Command("pkill", "-x", "libvirtd").Run()
 			time.Sleep(2 * time.Second)
-			exec.Command("libvirtd", "--daemon").Run()
+			_ = exec.Command("libvirtd", "--daemon").Run()
 		}
 	}()
 

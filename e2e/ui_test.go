@@ -470,7 +470,7 @@ func TestUIBasicAuth(t *testing.T) {
 			if err != nil {
 				return
 			}
-			chromedp.Call(p.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			_, _ = chromedp.Call(p.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 		}
 	}()
 	go func() {
@@ -481,7 +481,7 @@ func TestUIBasicAuth(t *testing.T) {
 			mu.Lock()
 			asked++
 			mu.Unlock()
-			chromedp.Call(p.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID,
+			_, _ = chromedp.Call(p.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID,
 				AuthChallengeResponse: &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials,
 					Username: "operator", Password: "s3cret"}})
 		}

@@ -113,7 +113,7 @@ func TestListWhileLibvirtdWorkersHang(t *testing.T) {
 	// hangs on the monitor, the others wait 30 s for its job.
 	var hogs []*exec.Cmd
 	t.Cleanup(func() {
-		exec.Command("kill", "-CONT", qemu).Run()
+		_ = exec.Command("kill", "-CONT", qemu).Run()
 		for _, c := range hogs {
 			c.Process.Kill()
 			c.Wait()

@@ -155,7 +155,7 @@ func (a *Agents) Results() (map[libvirt.UUID]Info, error) {
 
 func (a *Agents) refresh(ctx context.Context) {
 	wait, cancel := context.WithTimeout(ctx, a.conn.Timeout())
-	a.conn.WaitConnected(wait)
+	_, _ = a.conn.WaitConnected(wait)
 	cancel()
 	list, err := libvirtconn.Do(ctx, a.conn, func(l *libvirt.Libvirt) ([]libvirt.Domain, error) {
 		doms, _, err := l.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive)

@@ -49,10 +49,6 @@ func (w *bitWriter) write(v uint64, n uint) {
 	}
 }
 
-func (w *bitWriter) ones(n int) {
-	w.write(1<<n-1, uint(n))
-}
-
 type bitReader struct {
 	b   []byte
 	pos uint // in bits

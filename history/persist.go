@@ -190,10 +190,10 @@ func (d decoder) fail(what string) error {
 	return errors.New("history: damaged: " + what)
 }
 
-// count reads a count, at most max.
-func (d decoder) count(max uint64) int {
+// count reads a count, at most limit.
+func (d decoder) count(limit uint64) int {
 	v := d.Uvarint()
-	if v > max {
+	if v > limit {
 		d.Fail(fmt.Errorf("a count of %d", v))
 	}
 	if d.Err() != nil {
@@ -202,8 +202,8 @@ func (d decoder) count(max uint64) int {
 	return int(v)
 }
 
-func (d decoder) bytes(max int) []byte {
-	n := d.count(uint64(max))
+func (d decoder) bytes(limit int) []byte {
+	n := d.count(uint64(limit))
 	if d.Err() != nil {
 		return nil
 	}

@@ -247,7 +247,7 @@ func (fc *fakeConn) answer(hdr []byte) {
 	if fc.closed {
 		return
 	}
-	fc.pipe.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = fc.pipe.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := fc.pipe.Write(hdr); err != nil {
 		return
 	}
@@ -265,7 +265,7 @@ func (fc *fakeConn) answer(hdr []byte) {
 		return
 	}
 	copy(reply[20:24], hdr[20:24])
-	fc.conn.Write(reply)
+	_, _ = fc.conn.Write(reply)
 }
 
 // startConn makes a Conn to uri and runs its owner loop for the test.
@@ -668,7 +668,7 @@ func TestMockLateDial(t *testing.T) {
 		t.Logf("dial gave up after %s: %v", time.Since(start), err)
 
 		// Make room: the retransmitted SYN now completes the dial.
-		ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
 		first, err := ln.Accept()
 		if err != nil {
 			t.Fatal(err)
@@ -680,7 +680,7 @@ func TestMockLateDial(t *testing.T) {
 		}
 		defer late.Close()
 		t.Logf("the late dial arrived %s after dial began", time.Since(start))
-		late.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_ = late.SetReadDeadline(time.Now().Add(3 * time.Second))
 		n, err := late.Read(make([]byte, 64))
 		if err != io.EOF {
 			t.Fatalf("the connection of a dial that completed after its timeout was not closed: read %d bytes, %v", n, err)

@@ -149,7 +149,7 @@ func (d *closableDialer) Dial() (net.Conn, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		c.Close()
+		_ = c.Close()
 		return nil, errDialerClosed
 	}
 	d.conn = &watchedConn{Conn: c, lost: d.lost}
@@ -161,7 +161,7 @@ func (d *closableDialer) close() {
 	defer d.mu.Unlock()
 	d.closed = true
 	if d.conn != nil {
-		d.conn.Close()
+		_ = d.conn.Close()
 	}
 }
 

@@ -176,7 +176,7 @@ func TestDebInstallRunPurge(t *testing.T) {
 		}
 	}
 	for _, dir := range []string{"/etc/systemd/system", "/var/lib/systemd/deb-systemd-helper-enabled", "/var/lib/systemd/deb-systemd-helper-masked"} {
-		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err == nil && strings.Contains(d.Name(), "vadvisor") {
 				t.Errorf("%s is left after dpkg --purge", path)
 			}

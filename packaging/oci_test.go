@@ -146,7 +146,7 @@ func TestOCIImagePodman(t *testing.T) {
 	t.Cleanup(func() { exec.Command("podman", "rmi", "--force", image).Run() })
 	addr := freeAddr(t)
 	name := "vadvisor-packaging-test"
-	exec.Command("podman", "rm", "--force", name).Run()
+	_ = exec.Command("podman", "rm", "--force", name).Run()
 	t.Cleanup(func() { exec.Command("podman", "rm", "--force", name).Run() })
 	args := append([]string{"--runtime", "runc", "run", "--rm", "--name", name, "--network=host",
 		"--volume", "/var/run/libvirt:/var/run/libvirt:ro"}, ulimits(t)...)

@@ -129,7 +129,9 @@ func TestReleaseReproducible(t *testing.T) {
 		if err != nil || statErr != nil {
 			t.Fatal(err, statErr)
 		}
-		os.MkdirAll(filepath.Join(src, filepath.Dir(name)), 0o755)
+		if err := os.MkdirAll(filepath.Join(src, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(src, name), data, info.Mode().Perm()); err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +277,9 @@ func untar(t *testing.T, file, dir string) []string {
 		names = append(names, h.Name)
 		path := filepath.Join(dir, h.Name)
 		if h.Typeflag == tar.TypeDir {
-			os.MkdirAll(path, 0o755)
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
 			continue
 		}
 		data, err := io.ReadAll(tr)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: sets up the test bed, then runs vet, every package's tests one
-# package at a time (they share one libvirtd), the fuzz targets and the soak.
+# `make test`, after `make lint`: sets up the test bed, then runs every
+# package's tests one package at a time (they share one libvirtd), the fuzz
+# targets and the soak.
 # However it ends (pass, failure, Ctrl-C), it then stops the test guests
 # (scripts/test-guest-prefixes) with scripts/testbed.sh --stop, keeping their
 # definitions and disk images for a fast next run, and exits with the tests'
@@ -23,7 +24,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 TESTBED_PACKAGES="prometheus prometheus-libvirt-exporter apache2-utils openssl chromium systemd lintian skopeo umoci podman runc" bash scripts/testbed.sh vadv-t 3
-"$GO" vet ./...
 "$GO" test -p 1 -race -count=1 -timeout 45m ./...
 "$GO" test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./domstats
 "$GO" test -run '^$' -fuzz '^FuzzEventsQuery$' -fuzztime 20s ./api

@@ -39,7 +39,7 @@ func Handler(metricsPath string) http.Handler {
 	// mounts vAdvisor under a prefix.
 	index = bytes.Replace(index, []byte("{{metrics}}"), []byte(html.EscapeString(".."+path.Clean("/"+metricsPath))), 1)
 	etags := map[string]string{"index.html": etag(index)}
-	fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && name != "index.html" {
 			b, _ := fs.ReadFile(files, name)
 			etags[name] = etag(b)

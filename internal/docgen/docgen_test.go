@@ -15,7 +15,7 @@ import (
 // A table section the template lacks, or one it names that there is no
 // table for, fails the page rather than leaving flags or families out.
 func TestEveryTableSectionOnce(t *testing.T) {
-	sections := map[string]string{"web": "", "libvirt": "", "history": "", "events": "", "collector": "", "log": "", "other": ""}
+	sections := map[string]string{"web": "", "libvirt": "", "history": "", "storage": "", "events": "", "collector": "", "log": "", "other": ""}
 	if _, err := render("flags.md.tmpl", sections); err != nil {
 		t.Fatalf("every section given: %v", err)
 	}

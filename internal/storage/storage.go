@@ -106,7 +106,7 @@ func usable(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	probe.Close()
+	_ = probe.Close()
 	return abs, os.Remove(probe.Name())
 }
 
@@ -178,7 +178,7 @@ func (d *Dir) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			d.save(slog.LevelDebug)
+			_ = d.save(slog.LevelDebug) // it logs a failure
 		}
 	}
 }
@@ -216,8 +216,8 @@ func (d *Dir) write(c component) (size int64, err error) {
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
 		}
 	}()
 	count := &counter{w: tmp}

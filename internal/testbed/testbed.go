@@ -93,7 +93,7 @@ func StopLinuxGuests() {
 	linuxMu.Lock()
 	defer linuxMu.Unlock()
 	for name := range linuxStarted {
-		exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+		_ = exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
 		delete(linuxStarted, name)
 	}
 }
@@ -105,7 +105,7 @@ func StopLinuxGuests() {
 func StopWhenDone(t testing.TB, names []string) {
 	t.Cleanup(func() {
 		for _, name := range names {
-			exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+			_ = exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
 		}
 	})
 }

@@ -289,7 +289,7 @@ func writeArchive(dir, archive string, mtime time.Time) error {
 		return err
 	}
 	if err := writeTar(out, files, mtime); err != nil {
-		out.Close()
+		_ = out.Close() // the write's error is the one to tell
 		return err
 	}
 	return out.Close()
