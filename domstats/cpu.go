@@ -19,6 +19,29 @@ var errNoCPUCalls = errors.New("libvirt does not offer virDomainGetCPUStats or v
 // domain with more is asked again for all of them.
 const maxVCPUs = 64
 
+// cpuGroups are the groups whose figures come cheaper from per-domain
+// calls with QEMU's driver: every reading takes cpu-total so, a sample
+// vcpu too. See docs/design.md, "The history sampler".
+const cpuGroups = libvirt.DomainStatsCPUTotal | libvirt.DomainStatsVCPU
+
+// readCheapest reads groups, those of each among cpuGroups by the
+// per-domain calls, unless libvirt does not offer them: then, and with a
+// driver other than QEMU's, all by the bulk call. It returns the groups
+// read by the per-domain calls.
+func (r *Reader) readCheapest(groups, each libvirt.DomainStatsTypes) (*Reading, libvirt.DomainStatsTypes, error) {
+	r.mu.Lock()
+	bulkCPU := r.bulkCPU
+	r.mu.Unlock()
+	if each &= groups & cpuGroups; each != 0 && !bulkCPU {
+		rd, err := r.read(groups, each)
+		if !errors.Is(err, errNoCPUCalls) {
+			return rd, each, err
+		}
+	}
+	rd, err := r.read(groups, 0)
+	return rd, 0, err
+}
+
 // readCPU fills in, for every running domain of doms, the figures of the
 // groups of each: the CPU times (cpu.time, cpu.user, cpu.system) with
 // virDomainGetCPUStats, the vCPU states and times with
