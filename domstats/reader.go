@@ -32,8 +32,8 @@ type Reader struct {
 	conn   *libvirtconn.Conn
 	groups libvirt.DomainStatsTypes
 	flight singleflight.Group
-	// one is held by the reading that talks to libvirt.
-	one sync.Mutex
+	// talking is held by the reading that talks to libvirt.
+	talking sync.Mutex
 
 	mu     sync.Mutex
 	latest *Reading
@@ -110,8 +110,8 @@ func (r *Reader) readFull() (*Reading, error) {
 	if call != nil {
 		<-call.done
 	}
-	r.one.Lock()
-	defer r.one.Unlock()
+	r.talking.Lock()
+	defer r.talking.Unlock()
 	r.mu.Lock()
 	r.gen++
 	joined := call != nil && call.rd != nil && call.gen == r.gen-1 && r.groups&^call.groups&^restGroups == 0
@@ -130,8 +130,8 @@ func (r *Reader) readFull() (*Reading, error) {
 func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 	asked := time.Now()
 	return r.wait(ctx, "sample", func() (*Reading, error) {
-		r.one.Lock()
-		defer r.one.Unlock()
+		r.talking.Lock()
+		defer r.talking.Unlock()
 		r.mu.Lock()
 		latest := r.latest
 		// A full reading that ended while this one waited its turn serves,
@@ -164,7 +164,7 @@ func (r *Reader) ReadSample(ctx context.Context) (*Reading, error) {
 }
 
 // wait runs read as the one reading of its kind in flight and waits for
-// its result until ctx ends. (read takes r.one while it talks to libvirt.)
+// its result until ctx ends. (read takes r.talking while it talks to libvirt.)
 func (r *Reader) wait(ctx context.Context, kind string, read func() (*Reading, error)) (*Reading, error) {
 	ch := r.flight.DoChan(kind, func() (any, error) {
 		rd, err := read()
