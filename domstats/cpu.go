@@ -77,7 +77,7 @@ func (r *Reader) readCPU(ctx context.Context, doms []Domain, each libvirt.Domain
 		switch {
 		case errors.As(err, &le) && le.Code == uint32(libvirt.ErrNoSupport):
 			unsupported.Store(true)
-		case libvirtconn.Hung(err):
+		case libvirtconn.Classify(err) == libvirtconn.TimedOut:
 			// These calls need no job: one that timed out means libvirtd
 			// itself is stalled (its workers all held by hung guests), so
 			// the rest would time out too. This reading gives up on CPU

@@ -63,12 +63,13 @@ func (r *Reader) retryPartial(ctx context.Context, groups libvirt.DomainStatsTyp
 			}
 		}
 		d.Incomplete = true
-		if libvirtconn.Unsent(err) {
+		outcome := libvirtconn.Classify(err)
+		if outcome == libvirtconn.NotSent {
 			return
 		}
 		r.mu.Lock()
 		r.stuck[d.UUID] = true
-		if libvirtconn.Unanswered(err) {
+		if outcome == libvirtconn.TimedOut || outcome == libvirtconn.CutOff {
 			r.waiting = append(r.waiting, time.Now())
 		}
 		r.mu.Unlock()
@@ -104,7 +105,7 @@ func (r *Reader) readEach(ctx context.Context, groups libvirt.DomainStatsTypes, 
 			}
 			doms[i] = Domain{Name: dom.Name, UUID: dom.UUID, ID: dom.ID, Incomplete: true}
 			switch {
-			case libvirtconn.Hung(err): // no retry waits for its job
+			case libvirtconn.Classify(err) == libvirtconn.TimedOut: // no retry waits for its job
 				r.mu.Lock()
 				r.stuck[dom.UUID] = true
 				r.mu.Unlock()

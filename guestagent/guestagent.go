@@ -228,7 +228,7 @@ func (a *Agents) ask(ctx context.Context, dom libvirt.Domain) Info {
 		})
 	}
 	params, err := a.getInfo(ctx, dom, release)
-	if libvirtconn.Hung(err) {
+	if libvirtconn.Classify(err) == libvirtconn.TimedOut {
 		a.mu.Lock()
 		if _, ok := a.pending[dom.UUID]; ok { // not answered since
 			a.pending[dom.UUID] = true

@@ -5,7 +5,6 @@ package libvirtconn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -22,16 +21,6 @@ import (
 // libvirtd's max_client_requests (5 by default). See docs/design.md,
 // "Request slots".
 const MaxInFlight = 4
-
-var (
-	// ErrNotConnected is returned while there is no connection to libvirt.
-	ErrNotConnected = errors.New("not connected to libvirt")
-	// ErrTimeout is returned when a call outlives its deadline.
-	ErrTimeout = errors.New("libvirt call timed out")
-	// ErrNoSlot is returned when no request slot freed up in time: the
-	// call was never made. It is an ErrTimeout too.
-	ErrNoSlot = fmt.Errorf("%w: no free request slot", ErrTimeout)
-)
 
 const (
 	minBackoff = 100 * time.Millisecond
@@ -301,26 +290,6 @@ func (c *Conn) live(client *libvirt.Libvirt) bool {
 	default:
 		return true
 	}
-}
-
-// Hung reports whether err says the call itself outlived its timeout (it
-// was made, and libvirt did not answer), rather than that it never got a
-// request slot or a connection.
-func Hung(err error) bool {
-	return errors.Is(err, ErrTimeout) && !errors.Is(err, ErrNoSlot)
-}
-
-// Unsent reports whether err says the call never reached libvirt: there
-// was no connection, or no request slot freed up in time.
-func Unsent(err error) bool {
-	return errors.Is(err, ErrNoSlot) || errors.Is(err, ErrNotConnected)
-}
-
-// Unanswered reports whether err says the call reached libvirt and got no
-// answer: it timed out (Hung), or the connection closed under it. Such a
-// call may still run in libvirtd.
-func Unanswered(err error) bool {
-	return Hung(err) || errors.Is(err, libvirt.ErrInterrupted)
 }
 
 // Workers is how many calls a fan-out over domains or pools makes at once:

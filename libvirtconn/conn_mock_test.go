@@ -575,13 +575,13 @@ func TestMockSlotWaiterAfterDisconnect(t *testing.T) {
 	srv.dropAll()
 
 	for range MaxInFlight {
-		if err := <-held; err == nil || Unsent(err) {
+		if err := <-held; err == nil || Classify(err) == NotSent {
 			t.Errorf("a call cut off by the disconnect returned %v; it may still run in libvirtd, so not unsent", err)
 		}
 	}
 	select {
 	case err := <-waiter:
-		if !Unsent(err) {
+		if Classify(err) != NotSent {
 			t.Errorf("the call that waited for a slot returned %v, want an unsent error (it was never sent)", err)
 		}
 	case <-time.After(2 * time.Second):
