@@ -9,7 +9,7 @@ import (
 )
 
 // list reads every watched domain's state, as far as lifecycle events tell it,
-// taking the domains in passing states as known holds them (see taken).
+// taking the domains in passing states as known holds them (see currentState).
 // It uses the listing calls and DomainGetState, which libvirtd answers
 // from memory on its high-priority workers: neither a hung guest's
 // monitor nor libvirtd's normal workers all waiting on hung guests stall
@@ -68,7 +68,7 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 			if err != nil {
 				return nil, err
 			}
-			c = taken(c, state, reason, k, ok)
+			c = currentState(c, state, reason, k, ok)
 		}
 		current[d.UUID] = c
 	}
@@ -87,13 +87,14 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 			return nil, err
 		}
 		k, had := known[d.UUID]
-		current[d.UUID] = taken(c, state, reason, k, had)
+		current[d.UUID] = currentState(c, state, reason, k, had)
 	}
 	return current, nil
 }
 
-// taken is how a domain listed as c, whose state and reason GetState gave,
-// is taken, given what the events said of it (k, if had):
+// currentState is the state a listing records for a domain it listed as
+// listed, whose state and reason GetState gave, given what the events
+// said of it (known, if isKnown):
 //   - starting up or migrating in, it is paused until libvirt sends its
 //     Started (and Resumed) event: it stays as the events left it, or not
 //     started yet if they left another run (or nothing). This lasts as
@@ -101,18 +102,18 @@ func (s *Subscriber) list(ctx context.Context, known map[libvirt.UUID]domainStat
 //   - shutting down (or in a state lifecycle events do not tell apart),
 //     it keeps the state the events gave the same run: a paused guest
 //     being destroyed did not resume.
-func taken(c domainState, state libvirt.DomainState, reason int32, k domainState, had bool) domainState {
+func currentState(listed domainState, state libvirt.DomainState, reason int32, known domainState, isKnown bool) domainState {
 	if starting(state, reason) {
-		if had && (!k.active() || k.id == c.id) {
-			return k
+		if isKnown && (!known.active() || known.id == listed.id) {
+			return known
 		}
-		return domainState{name: c.name, id: -1, state: libvirt.DomainShutoff, persistent: c.persistent}
+		return domainState{name: listed.name, id: -1, state: libvirt.DomainShutoff, persistent: listed.persistent}
 	}
-	c.state = coarse(state)
-	if c.state == libvirt.DomainRunning && state != libvirt.DomainRunning && had && k.active() && k.id == c.id {
-		c.state = k.state
+	listed.state = coarse(state)
+	if listed.state == libvirt.DomainRunning && state != libvirt.DomainRunning && isKnown && known.active() && known.id == listed.id {
+		listed.state = known.state
 	}
-	return c
+	return listed
 }
 
 // starting tells a domain paused only until libvirt sends its Started

@@ -89,7 +89,7 @@ func TestTakenStates(t *testing.T) {
 		{"shutting down, another run known", libvirt.DomainShutdown, 1, run(6, libvirt.DomainPaused), true, run(7, libvirt.DomainRunning)},
 		{"crashed", libvirt.DomainCrashed, 1, run(7, libvirt.DomainRunning), true, run(7, libvirt.DomainCrashed)},
 	} {
-		if got := taken(run(7, libvirt.DomainRunning), c.state, c.reason, c.k, c.had); got != c.want {
+		if got := currentState(run(7, libvirt.DomainRunning), c.state, c.reason, c.k, c.had); got != c.want {
 			t.Errorf("%s: %v, want %v", c.what, got, c.want)
 		}
 	}

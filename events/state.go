@@ -69,44 +69,45 @@ func apply(known map[libvirt.UUID]domainState, msg libvirt.DomainEventLifecycleM
 	known[msg.Dom.UUID] = d
 }
 
-// changes lists the event types that lead from domain state b to a; had
-// and has tell whether the domain existed before and after.
-func changes(b domainState, had bool, a domainState, has bool) []Type {
-	if !had {
-		b = domainState{id: -1, state: libvirt.DomainShutoff}
+// eventsBetween lists the event types that lead from domain state before
+// to after; existed and exists tell whether the domain was there before
+// and after.
+func eventsBetween(before domainState, existed bool, after domainState, exists bool) []Type {
+	if !existed {
+		before = domainState{id: -1, state: libvirt.DomainShutoff}
 	}
-	if !has {
-		a = domainState{id: -1, state: libvirt.DomainShutoff}
+	if !exists {
+		after = domainState{id: -1, state: libvirt.DomainShutoff}
 	}
 	var ts []Type
-	if has && a.persistent && (!had || !b.persistent || a.name != b.name) {
+	if exists && after.persistent && (!existed || !before.persistent || after.name != before.name) {
 		ts = append(ts, Defined)
 	}
-	restarted := b.active() && a.active() && b.id != a.id
-	if a.state == libvirt.DomainCrashed && (b.state != libvirt.DomainCrashed || restarted) {
+	restarted := before.active() && after.active() && before.id != after.id
+	if after.state == libvirt.DomainCrashed && (before.state != libvirt.DomainCrashed || restarted) {
 		ts = append(ts, Crashed)
 	}
-	if b.active() && (!a.active() || restarted) {
+	if before.active() && (!after.active() || restarted) {
 		ts = append(ts, Stopped)
 	}
-	if a.active() {
-		prev := b.state
-		if !b.active() || restarted {
+	if after.active() {
+		prev := before.state
+		if !before.active() || restarted {
 			ts = append(ts, Started)
 			prev = libvirt.DomainRunning
 		}
 		switch {
-		case a.state == libvirt.DomainPaused && prev != libvirt.DomainPaused:
+		case after.state == libvirt.DomainPaused && prev != libvirt.DomainPaused:
 			ts = append(ts, Suspended)
-		case a.state == libvirt.DomainPmsuspended && prev != libvirt.DomainPmsuspended:
+		case after.state == libvirt.DomainPmsuspended && prev != libvirt.DomainPmsuspended:
 			ts = append(ts, PMSuspended)
-		case a.state == libvirt.DomainRunning && prev == libvirt.DomainPaused:
+		case after.state == libvirt.DomainRunning && prev == libvirt.DomainPaused:
 			ts = append(ts, Resumed)
-		case a.state == libvirt.DomainRunning && prev == libvirt.DomainPmsuspended:
+		case after.state == libvirt.DomainRunning && prev == libvirt.DomainPmsuspended:
 			ts = append(ts, Started)
 		}
 	}
-	if had && b.persistent && (!has || !a.persistent) {
+	if existed && before.persistent && (!exists || !after.persistent) {
 		ts = append(ts, Undefined)
 	}
 	return ts
@@ -130,7 +131,7 @@ func (s *Subscriber) check(known, current map[libvirt.UUID]domainState, differin
 	compare := func(u libvirt.UUID) {
 		k, had := known[u]
 		c, has := current[u]
-		if len(changes(k, had, c, has)) == 0 {
+		if len(eventsBetween(k, had, c, has)) == 0 {
 			if had && !has {
 				delete(known, u)
 			}
@@ -220,7 +221,7 @@ func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState, live 
 		if !hasA {
 			name = b.name
 		}
-		for _, t := range changes(b, hadB, a, hasA) {
+		for _, t := range eventsBetween(b, hadB, a, hasA) {
 			if c := (change{u, t}); reported[c] > 0 {
 				reported[c]--
 				continue

@@ -68,7 +68,7 @@ func TestChangesInAGap(t *testing.T) {
 		{"crashed", running, true, crashed, true, []Type{Crashed, Stopped}},
 	}
 	for _, tc := range cases {
-		got := changes(tc.b, tc.had, tc.a, tc.has)
+		got := eventsBetween(tc.b, tc.had, tc.a, tc.has)
 		if fmt.Sprint(got) != fmt.Sprint(tc.wantTypes) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.wantTypes)
 		}
