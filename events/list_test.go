@@ -65,7 +65,7 @@ func TestListMatchesVirsh(t *testing.T) {
 // A domain in a passing state is taken as the events left it: starting up
 // or migrating in, it has not started (or is as its Started event said);
 // shutting down, it keeps the state the events gave its run.
-func TestTakenStates(t *testing.T) {
+func TestCurrentStateOfPassingStates(t *testing.T) {
 	off := domainState{name: "vm", id: -1, state: libvirt.DomainShutoff, persistent: true}
 	run := func(id int32, state libvirt.DomainState) domainState {
 		return domainState{name: "vm", id: id, state: state, persistent: true}

@@ -33,7 +33,7 @@ func recorded(store *Store, from int) []string {
 	return got
 }
 
-func TestChangesInAGap(t *testing.T) {
+func TestEventsBetweenStates(t *testing.T) {
 	running := domainState{name: "vm", id: 3, state: libvirt.DomainRunning, persistent: true}
 	paused := running
 	paused.state = libvirt.DomainPaused
