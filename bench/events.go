@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"sort"
@@ -82,66 +80,6 @@ func (l *eventLog) fail(err error) {
 	}
 }
 
-// getLoop is a client that GETs one URL back to back until stopped.
-type getLoop struct {
-	url     string
-	header  http.Header
-	contain []byte // counted in hits when a body contains it
-
-	n, errs, hits int
-	times         []time.Duration
-	lastErr       string
-	lastBody      []byte
-}
-
-func (g *getLoop) run(ctx context.Context, client *http.Client) {
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
-		maps := g.header.Clone()
-		if maps != nil {
-			req.Header = maps
-		}
-		start := time.Now()
-		resp, err := client.Do(req)
-		var body []byte
-		if err == nil {
-			body, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("%s", resp.Status)
-			}
-		}
-		if ctx.Err() != nil {
-			return // cut short by the end of the measurement
-		}
-		g.n++
-		if err != nil {
-			g.errs++
-			g.lastErr = err.Error()
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		g.times = append(g.times, time.Since(start))
-		if g.contain != nil && bytes.Contains(body, g.contain) {
-			g.hits++
-		}
-		g.lastBody = body
-	}
-}
-
-func (g *getLoop) summary() string {
-	if len(g.times) == 0 {
-		return fmt.Sprintf("%d requests, none answered (%s)", g.n, g.lastErr)
-	}
-	times := append([]time.Duration(nil), g.times...)
-	median, _ := percentiles(times)
-	s := fmt.Sprintf("%d requests, median %s, max %s", g.n, ms(median), ms(times[len(times)-1]))
-	if g.errs > 0 {
-		s += fmt.Sprintf(", %d failed (last: %s)", g.errs, g.lastErr)
-	}
-	return s
-}
-
 // slowEvent is an event of the tail: its latency, its place in the
 // sequence and when it was handed over, counted from the first one.
 type slowEvent struct {
@@ -206,82 +144,31 @@ func (r *eventsResult) measure(bin string) error {
 		return err
 	}
 	defer func() { _ = undefineLeftover(gen) }()
-	bench := newEventLog()
-	msgs, err := listener.LifecycleEvents(ctx)
-	if err != nil {
-		return fmt.Errorf("subscribing to lifecycle events: %w", err)
-	}
-	go func() {
-		for msg := range msgs {
-			at := time.Now()
-			bench.add(eventKey{uuidString(msg.Dom.UUID), events.Type(msg.Event).String()}, at)
-		}
-	}()
-
-	addr, err := freeAddr()
+	bench, err := noteHandovers(ctx, listener)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--libvirt.uri="+systemURI)
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitListening(addr); err != nil {
-		return err
-	}
-	base := "http://" + addr
-	logf("events: waiting for vadvisor to subscribe to lifecycle events")
-	if err := waitMetric(base+"/metrics", "vadvisor_events_libvirt_subscribed", "1", 30*time.Second); err != nil {
-		return err
-	}
 
+	base, stop, err := startSubscribed(bin)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	// The stream clients, each on its own connection, uncompressed.
 	streamTransport := &http.Transport{DisableCompression: true}
 	defer streamTransport.CloseIdleConnections()
-	streams := make([]*eventLog, *eventClients)
-	for i := range streams {
-		streams[i] = newEventLog()
-		if err := followStream(ctx, streamTransport, base+"/api/v1.0/events?stream=true", streams[i]); err != nil {
-			return err
-		}
-	}
-	readers := append([]*eventLog{bench}, streams...)
-
-	// One event round trip before anything is measured.
-	nonce := time.Now().UnixNano() & 0xffffffffffff
-	warm := fmt.Sprintf("%08x-0000-4000-8000-%012x", 0xbe000000, nonce)
-	if err := defineUndefine(gen, warm); err != nil {
+	streams, err := followStreams(ctx, streamTransport, base+"/api/v1.0/events?stream=true", *eventClients)
+	if err != nil {
 		return err
 	}
-	if missing := waitEvents(readers, []eventKey{{warm, "Defined"}, {warm, "Undefined"}}, eventWait); missing > 0 {
-		return fmt.Errorf("the warm-up events did not reach every reader within %s%s", eventWait, readerErrors(readers))
+	readers := append([]*eventLog{bench}, streams...)
+	nonce := time.Now().UnixNano() & 0xffffffffffff
+	if err := warmUp(gen, nonce, readers); err != nil {
+		return err
 	}
 
-	// The load: /metrics scraped as Prometheus does and the live stats,
-	// each without pause.
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	r.metrics = &getLoop{
-		url:     base + "/metrics",
-		header:  http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"10"}},
-		contain: []byte(`libvirt_domain_timed_out{domain="` + r.hung + `"} 1`),
-	}
-	r.live = &getLoop{url: base + "/api/v1.0/stats/?live=true"}
-	loadClient := &http.Client{Timeout: 30 * time.Second}
-	var load sync.WaitGroup
-	load.Go(func() { r.metrics.run(loadCtx, loadClient) })
-	load.Go(func() { r.live.run(loadCtx, loadClient) })
-	stopped := false
-	endLoad := func() {
-		if !stopped {
-			stopped = true
-			stopLoad()
-			load.Wait()
-		}
-	}
+	endLoad := r.startLoad(ctx, base)
 	defer endLoad()
-
 	// The hung guest: released again on every way out, a signal included.
 	logf("events: hanging %s (SIGSTOP to QEMU pid %d)", r.hung, pid)
 	release := hang(pid)
@@ -290,40 +177,123 @@ func (r *eventsResult) measure(bin string) error {
 	// --libvirt.timeout (3 s).
 	time.Sleep(5 * time.Second)
 
-	logf("events: %d events, one every %s, to %d stream clients", *eventCount, *eventSpacing, *eventClients)
-	var keys []eventKey
-	tick := time.NewTicker(*eventSpacing)
-	var dom libvirt.Domain
-	for i := range *eventCount {
-		<-tick.C
-		if i%2 == 0 {
-			uuid := fmt.Sprintf("%08x-0000-4000-8000-%012x", 0xbe000000+i/2+1, nonce)
-			dom, err = defineEventDomain(gen, uuid)
-			if err != nil {
-				tick.Stop()
-				return err
-			}
-			keys = append(keys, eventKey{uuid, "Defined"})
-		} else {
-			if err := gen.DomainUndefine(dom); err != nil {
-				tick.Stop()
-				return fmt.Errorf("undefining %s: %w", eventDomain, err)
-			}
-			keys = append(keys, eventKey{keys[len(keys)-1].uuid, "Undefined"})
-		}
-	}
-	tick.Stop()
-	if len(keys)%2 == 1 {
-		// An odd count leaves the domain defined: the undefine is not timed.
-		if err := gen.DomainUndefine(dom); err != nil {
-			return fmt.Errorf("undefining %s: %w", eventDomain, err)
-		}
+	keys, err := generateEvents(gen, nonce)
+	if err != nil {
+		return err
 	}
 	r.generated = len(keys)
 	waitEvents(readers, keys, eventWait)
 	endLoad()
 	release()
 
+	r.tally(keys, readers)
+	r.vadvisor = scrapeValues(base+"/metrics", "libvirt_domains", "vadvisor_events_libvirt_subscriptions_total",
+		"vadvisor_events_stream_clients_dropped_total", "vadvisor_events_stream_clients")
+	return nil
+}
+
+// noteHandovers subscribes l to the lifecycle events and notes when
+// go-libvirt hands each over, until ctx ends.
+func noteHandovers(ctx context.Context, l *libvirt.Libvirt) (*eventLog, error) {
+	msgs, err := l.LifecycleEvents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to lifecycle events: %w", err)
+	}
+	log := newEventLog()
+	go func() {
+		for msg := range msgs {
+			at := time.Now()
+			log.add(eventKey{uuidString(msg.Dom.UUID), events.Type(msg.Event).String()}, at)
+		}
+	}()
+	return log, nil
+}
+
+// startSubscribed starts vadvisor at default flags on the system
+// connection and waits until it has subscribed to lifecycle events; stop
+// ends it.
+func startSubscribed(bin string) (base string, stop func(), err error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--libvirt.uri="+systemURI)
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	if err := waitListening(addr); err != nil {
+		stop()
+		return "", nil, err
+	}
+	base = "http://" + addr
+	logf("events: waiting for vadvisor to subscribe to lifecycle events")
+	if err := waitMetric(base+"/metrics", "vadvisor_events_libvirt_subscribed", "1", 30*time.Second); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return base, stop, nil
+}
+
+// warmUp makes one event round trip before anything is measured: a
+// definition and its undefinition reach every reader.
+func warmUp(gen *libvirt.Libvirt, nonce int64, readers []*eventLog) error {
+	warm := eventUUID(0, nonce)
+	if err := defineUndefine(gen, warm); err != nil {
+		return err
+	}
+	if missing := waitEvents(readers, []eventKey{{warm, "Defined"}, {warm, "Undefined"}}, eventWait); missing > 0 {
+		return fmt.Errorf("the warm-up events did not reach every reader within %s%s", eventWait, readerErrors(readers))
+	}
+	return nil
+}
+
+// eventUUID is the uuid of the i-th definition of eventDomain in a run
+// (0 for the warm-up); nonce sets the run apart from earlier ones.
+func eventUUID(i int, nonce int64) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-%012x", 0xbe000000+i, nonce)
+}
+
+// generateEvents defines and undefines eventDomain alternately, one event
+// every -event-spacing, -events in all, and returns the events' keys in
+// order.
+func generateEvents(gen *libvirt.Libvirt, nonce int64) ([]eventKey, error) {
+	logf("events: %d events, one every %s, to %d stream clients", *eventCount, *eventSpacing, *eventClients)
+	var keys []eventKey
+	tick := time.NewTicker(*eventSpacing)
+	defer tick.Stop()
+	var dom libvirt.Domain
+	var err error
+	for i := range *eventCount {
+		<-tick.C
+		if i%2 == 0 {
+			uuid := eventUUID(i/2+1, nonce)
+			if dom, err = defineEventDomain(gen, uuid); err != nil {
+				return nil, err
+			}
+			keys = append(keys, eventKey{uuid, "Defined"})
+		} else {
+			if err := gen.DomainUndefine(dom); err != nil {
+				return nil, fmt.Errorf("undefining %s: %w", eventDomain, err)
+			}
+			keys = append(keys, eventKey{keys[len(keys)-1].uuid, "Undefined"})
+		}
+	}
+	if len(keys)%2 == 1 {
+		// An odd count leaves the domain defined: the undefine is not timed.
+		if err := gen.DomainUndefine(dom); err != nil {
+			return nil, fmt.Errorf("undefining %s: %w", eventDomain, err)
+		}
+	}
+	return keys, nil
+}
+
+// tally matches the events the benchmark saw handed over (readers[0])
+// with the lines of every stream client (the other readers): an event's
+// latency is from its handover to the last client's line; an event some
+// reader lacks is missing.
+func (r *eventsResult) tally(keys []eventKey, readers []*eventLog) {
+	bench, streams := readers[0], readers[1:]
 	var first time.Time
 	for _, k := range keys {
 		if at, ok := bench.get(k); ok && (first.IsZero() || at.Before(first)) {
@@ -362,7 +332,4 @@ func (r *eventsResult) measure(bin string) error {
 	if r.missing > 0 {
 		r.missingEx += readerErrors(readers)
 	}
-	r.vadvisor = scrapeValues(base+"/metrics", "libvirt_domains", "vadvisor_events_libvirt_subscriptions_total",
-		"vadvisor_events_stream_clients_dropped_total", "vadvisor_events_stream_clients")
-	return nil
 }

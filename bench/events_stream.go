@@ -14,6 +14,19 @@ import (
 	"time"
 )
 
+// followStreams opens n event streams at url, each noting its lines in
+// a log of its own.
+func followStreams(ctx context.Context, t *http.Transport, url string, n int) ([]*eventLog, error) {
+	logs := make([]*eventLog, n)
+	for i := range logs {
+		logs[i] = newEventLog()
+		if err := followStream(ctx, t, url, logs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return logs, nil
+}
+
 // followStream opens an event stream and notes each line's arrival in log
 // until ctx ends.
 func followStream(ctx context.Context, t *http.Transport, url string, log *eventLog) error {

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,18 +173,21 @@ func (vm historyVM) projected() float64 {
 	return b + float64(vm.fp.Open)/3600
 }
 
-func (r *historyResult) print() {
-	if !heading("History memory", r.failed) {
+func (r *historyResult) write(w *report) {
+	w.Heading(2, "History memory")
+	if r.failed != "" {
+		w.Para("Failed: %s.", r.failed)
 		return
 	}
-	fmt.Printf("Every domain of this libvirtd sampled at 1 s for %s (%d readings) in an in-process history; "+
+	w.Para("Every domain of this libvirtd sampled at 1 s for %s (%d readings) in an in-process history; "+
 		"a VM's sealed chunks (%d samples each) measured by decoding them. Bytes per value by group of fields; "+
 		"B/VM-sample is the columns plus the chunk headers. XOR chunks: the same samples in Prometheus' tsdb/chunkenc XOR chunks "+
 		"of 120 samples, one series per field with its own timestamps (ms), absent values left out. "+
-		"Load average %s before, %s after.\n\n",
+		"Load average %s before, %s after.",
 		*historyFor, r.samples, 120, r.loadStart, r.load)
-	fmt.Printf("| VM | OS | vCPUs, disks, NICs | samples | %s | B/VM-sample | XOR chunks: B/VM-sample | 1 h, 2 of each device: B/VM-sample |\n", strings.Join(groupOrder, " | "))
-	fmt.Printf("|---|---|---|---:|%s---:|---:|---:|\n", strings.Repeat("---:|", len(groupOrder)))
+	header := append(append([]string{"VM", "OS", "vCPUs, disks, NICs", "samples"}, groupOrder...),
+		"B/VM-sample", "XOR chunks: B/VM-sample", "1 h, 2 of each device: B/VM-sample")
+	var rows [][]string
 	var withOS, without, xorOS, xorNoOS []float64
 	for _, vm := range r.vms {
 		os := "none"
@@ -193,22 +196,23 @@ func (r *historyResult) print() {
 		} else {
 			without, xorNoOS = append(without, vm.projected()), append(xorNoOS, vm.xorPerSample()/vm.perSample())
 		}
-		cells := make([]string, len(groupOrder))
-		for i, g := range groupOrder {
-			cells[i] = fmt.Sprintf("%.2f", float64(vm.fp.Bytes[g])/float64(max(vm.fp.Values[g], 1)))
+		row := []string{vm.name, os, fmt.Sprintf("%d, %d, %d", vm.vcpus, vm.disks, vm.nets), strconv.Itoa(vm.fp.Samples)}
+		for _, g := range groupOrder {
+			row = append(row, fmt.Sprintf("%.2f", float64(vm.fp.Bytes[g])/float64(max(vm.fp.Values[g], 1))))
 		}
-		fmt.Printf("| %s | %s | %d, %d, %d | %d | %s | %.1f | %.1f | %.1f |\n", vm.name, os, vm.vcpus, vm.disks, vm.nets,
-			vm.fp.Samples, strings.Join(cells, " | "), vm.perSample(), vm.xorPerSample(), vm.projected())
+		rows = append(rows, append(row,
+			fmt.Sprintf("%.1f", vm.perSample()), fmt.Sprintf("%.1f", vm.xorPerSample()), fmt.Sprintf("%.1f", vm.projected())))
 	}
-	fmt.Println()
+	w.Table(header, rows)
+	var summary []string
 	for _, c := range []struct {
 		what     string
 		per, xor []float64
 	}{{"guests with a real OS", withOS, xorOS}, {"guests without an OS", without, xorNoOS}} {
 		if len(c.per) > 0 {
 			m := medianFloat(c.per)
-			fmt.Printf("- %s: median %.1f B per VM-sample; 200 such VMs with 2 disks and 2 NICs for 1 h: %.1f MiB; XOR chunks take %.1f× as much.\n",
-				c.what, m, m*200*3600/(1<<20), medianFloat(c.xor))
+			summary = append(summary, fmt.Sprintf("%s: median %.1f B per VM-sample; 200 such VMs with 2 disks and 2 NICs for 1 h: %.1f MiB; XOR chunks take %.1f× as much.",
+				c.what, m, m*200*3600/(1<<20), medianFloat(c.xor)))
 		}
 	}
 	var node []float64
@@ -216,11 +220,12 @@ func (r *historyResult) print() {
 		node = append(node, vm.perSample())
 	}
 	if len(node) > 0 {
-		fmt.Printf("- the %d-domain test node (state only): median %.1f B per VM-sample; its history holds %.1f MiB.\n",
-			len(node), medianFloat(node), float64(r.nodeHeap)/(1<<20))
+		summary = append(summary, fmt.Sprintf("the %d-domain test node (state only): median %.1f B per VM-sample; its history holds %.1f MiB.",
+			len(node), medianFloat(node), float64(r.nodeHeap)/(1<<20)))
 	}
-	fmt.Printf("- vadvisor_history_bytes of the system's history: %.1f MiB for %d VMs after %s.\n",
-		float64(r.heap)/(1<<20), len(r.vms), *historyFor)
+	summary = append(summary, fmt.Sprintf("vadvisor_history_bytes of the system's history: %.1f MiB for %d VMs after %s.",
+		float64(r.heap)/(1<<20), len(r.vms), *historyFor))
+	w.List("", summary)
 }
 
 func medianFloat(v []float64) float64 {

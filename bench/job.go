@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +70,8 @@ func jobPart(root, dir, bin, nodeURI string) *jobResult {
 	return r
 }
 
+// measure counts the node's domains, finds how vadvisor can reach it,
+// times the floor and makes the runs.
 func (r *jobResult) measure(root, dir, bin, nodeURI string) error {
 	node := strings.TrimPrefix(nodeURI, "test+unix://")
 	start := time.Now()
@@ -97,33 +94,51 @@ func (r *jobResult) measure(root, dir, bin, nodeURI string) error {
 		return errors.New("no active domain on the test node")
 	}
 
-	// The test driver may not answer job calls (libvirt 9.0 does not):
-	// then vadvisor goes through the proxy.
-	uri, socket := nodeURI, libvirtconn.ReadOnlySocket
-	var proxy *jobProxy
-	if _, _, jobErr := direct.DomainGetJobStats(active[0], 0); jobErr != nil {
-		if !strings.Contains(jobErr.Error(), "not supported") {
-			return fmt.Errorf("DomainGetJobStats on the test node: %w", jobErr)
-		}
-		proxy, err = startJobProxy(filepath.Join(dir, "job-proxy.sock"), libvirtconn.ReadOnlySocket)
-		if err != nil {
-			return err
-		}
-		defer proxy.Close()
-		socket = proxy.path
-		uri = nodeURI + "?socket=" + proxy.path
-		r.via = fmt.Sprintf("through the benchmark's RPC proxy: libvirtd's test driver answers DomainGetJobStats with %q, "+
-			"so the proxy turns each into a DomainGetState of the same domain and its answer into that of a domain with no job "+
-			"(every call is still a round trip through libvirtd)", jobErr.Error())
-	} else {
-		r.via = "directly: the test driver answers DomainGetJobStats"
-	}
-
-	// The floor: the same calls on Workers goroutines over one connection.
-	l, err := dialLibvirt(socket, "test://"+node)
+	uri, socket, proxy, err := r.route(direct, active[0], dir, nodeURI)
 	if err != nil {
 		return err
 	}
+	if proxy != nil {
+		defer proxy.Close()
+	}
+	if r.raw, err = rawJobFanOut(socket, "test://"+node, active); err != nil {
+		return err
+	}
+	r.scrapeRuns(root, dir, bin, uri, proxy)
+	return nil
+}
+
+// route is how vadvisor reaches the node: directly if the test driver
+// answers job calls, else (libvirt 9.0 does not) through a jobProxy, which
+// the caller closes.
+func (r *jobResult) route(direct *libvirt.Libvirt, dom libvirt.Domain, dir, nodeURI string) (uri, socket string, proxy *jobProxy, err error) {
+	_, _, jobErr := direct.DomainGetJobStats(dom, 0)
+	if jobErr == nil {
+		r.via = "directly: the test driver answers DomainGetJobStats"
+		return nodeURI, libvirtconn.ReadOnlySocket, nil, nil
+	}
+	if !strings.Contains(jobErr.Error(), "not supported") {
+		return "", "", nil, fmt.Errorf("DomainGetJobStats on the test node: %w", jobErr)
+	}
+	proxy, err = startJobProxy(filepath.Join(dir, "job-proxy.sock"), libvirtconn.ReadOnlySocket)
+	if err != nil {
+		return "", "", nil, err
+	}
+	r.via = fmt.Sprintf("through the benchmark's RPC proxy: libvirtd's test driver answers DomainGetJobStats with %q, "+
+		"so the proxy turns each into a DomainGetState of the same domain and its answer into that of a domain with no job "+
+		"(every call is still a round trip through libvirtd)", jobErr.Error())
+	return nodeURI + "?socket=" + proxy.path, proxy.path, proxy, nil
+}
+
+// rawJobFanOut is the floor: the median time of vadvisor's job calls made
+// by the benchmark itself on Workers goroutines over one connection (the
+// first two of seven rounds are a warm-up).
+func rawJobFanOut(socket, uri string, active []libvirt.Domain) (time.Duration, error) {
+	l, err := dialLibvirt(socket, uri)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Disconnect()
 	var raws []time.Duration
 	for range 7 {
 		start := time.Now()
@@ -137,14 +152,20 @@ func (r *jobResult) measure(root, dir, bin, nodeURI string) error {
 			}
 		})
 		if callErr != nil {
-			l.Disconnect()
-			return fmt.Errorf("raw DomainGetJobStats: %w", callErr)
+			return 0, fmt.Errorf("raw DomainGetJobStats: %w", callErr)
 		}
 		raws = append(raws, time.Since(start))
 	}
-	l.Disconnect()
-	r.raw, _ = percentiles(raws[2:])
+	raw, _ := percentiles(raws[2:])
+	return raw, nil
+}
 
+// scrapeRuns scrapes the vadvisor of this tree without the job collector,
+// for what the calls add; then each build (this tree's, and -job-before's)
+// with the default call timeout, a smaller one, and the smaller one with
+// job calls answered late, so that the fan-out takes longer than one call
+// may.
+func (r *jobResult) scrapeRuns(root, dir, bin, uri string, proxy *jobProxy) {
 	builds := []struct{ label, bin string }{{"this tree", bin}}
 	if *jobBefore != "" {
 		old, note, err := buildRevision(root, dir, *jobBefore)
@@ -156,10 +177,6 @@ func (r *jobResult) measure(root, dir, bin, nodeURI string) error {
 			builds = append(builds, struct{ label, bin string }{*jobBefore + " = " + short, old})
 		}
 	}
-	// The scrape without the job collector, for what the calls add; then
-	// each build with the default call timeout, a smaller one, and the
-	// smaller one with job calls answered late, so that the fan-out takes
-	// longer than one call may.
 	r.runs = append(r.runs, scrapeJob(dir, &jobRun{label: "this tree"}, bin, uri, r.active))
 	for _, b := range builds {
 		configs := []*jobRun{
@@ -179,7 +196,6 @@ func (r *jobResult) measure(root, dir, bin, nodeURI string) error {
 	if proxy != nil {
 		proxy.delay.Store(0)
 	}
-	return nil
 }
 
 // buildRevision builds the vadvisor of a git revision from an export of
@@ -207,161 +223,4 @@ func buildRevision(root, dir, rev string) (bin, note string, err error) {
 		return "", note, err
 	}
 	return bin, note, nil
-}
-
-// scrapeJob runs one vadvisor on the node and scrapes it as Prometheus
-// would (10 s scrape timeout announced), reading the job collector's
-// outcome from each scrape's body: complete when it succeeded with one
-// series per active domain.
-func scrapeJob(dir string, run *jobRun, bin, uri string, active int) *jobRun {
-	run.minSeries = -1
-	jobOn, timeout, label := run.jobOn, run.timeout, run.label
-	if run.timeout == "" {
-		run.timeout = "3s (default)"
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		run.failed = err.Error()
-		return run
-	}
-	args := []string{"--web.listen-address=" + addr, "--libvirt.uri=" + uri, "--log.level=debug"}
-	if jobOn {
-		args = append(args, "--collector.job")
-	}
-	if timeout != "" {
-		args = append(args, "--libvirt.timeout="+timeout)
-	}
-	logPath := filepath.Join(dir, fmt.Sprintf("vadvisor-%s.log", addr[strings.LastIndexByte(addr, ':')+1:]))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		run.failed = err.Error()
-		return run
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		run.failed = err.Error()
-		return run
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitListening(addr); err != nil {
-		run.failed = err.Error()
-		return run
-	}
-	logf("job: scraping %s, %s, job calls answered %s late", label, strings.Join(args[1:], " "), run.delay)
-	url := "http://" + addr + "/metrics"
-	// Opening a 1000-domain test node takes libvirtd a second or more, and
-	// vadvisor gives a dial no longer than a call.
-	if err := waitMetric(url, "libvirt_up", "1", time.Minute); err != nil {
-		run.failed = "never connected: " + lastLogError(logPath)
-		return run
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	var logFrom int64
-	for i := range 3 + *jobScrapes {
-		if i == 3 {
-			if st, err := os.Stat(logPath); err == nil {
-				logFrom = st.Size() // errors of the warm-up are not counted
-			}
-		}
-		s, err := scrapeJobOnce(client, url)
-		if err != nil {
-			run.failed = err.Error()
-			return run
-		}
-		if i < 3 {
-			continue // warm-up
-		}
-		run.scrapes++
-		run.times = append(run.times, s.took)
-		if !jobOn {
-			continue
-		}
-		if s.jobDuration >= 0 {
-			run.jobTimes = append(run.jobTimes, s.jobDuration)
-		}
-		if s.success {
-			run.succeeded++
-		}
-		if run.minSeries < 0 || s.series < run.minSeries {
-			run.minSeries = s.series
-		}
-		run.maxSeries = max(run.maxSeries, s.series)
-		if s.success && s.series == active {
-			run.complete++
-		}
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	_ = logFile.Sync()
-	if data, err := os.ReadFile(logPath); err == nil && int64(len(data)) >= logFrom {
-		for _, line := range strings.Split(string(data[logFrom:]), "\n") {
-			if strings.Contains(line, `msg="collector failed"`) && strings.Contains(line, "collector=job") {
-				run.logErrs++
-				if strings.Contains(line, "timed out") {
-					run.timeoutErrs++
-				}
-				if i := strings.Index(line, "err="); i >= 0 {
-					run.lastErr = line[i+4:]
-				}
-			}
-		}
-	}
-	return run
-}
-
-// lastLogError is the err of vadvisor's last log line that has one.
-func lastLogError(logPath string) string {
-	data, _ := os.ReadFile(logPath)
-	last := "no error logged"
-	for _, line := range strings.Split(string(data), "\n") {
-		if i := strings.Index(line, "err="); i >= 0 {
-			last = line[i+4:]
-		}
-	}
-	return last
-}
-
-type jobScrape struct {
-	took        time.Duration
-	success     bool
-	series      int
-	jobDuration time.Duration
-}
-
-func scrapeJobOnce(client *http.Client, url string) (jobScrape, error) {
-	s := jobScrape{jobDuration: -1}
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return s, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	s.took = time.Since(start)
-	if err != nil {
-		return s, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "libvirt_domain_job_info_type{"):
-			s.series++
-		case strings.HasPrefix(line, `vadvisor_scrape_collector_success{collector="job"} `):
-			s.success = strings.HasSuffix(line, " 1")
-		case strings.HasPrefix(line, `vadvisor_scrape_collector_duration_seconds{collector="job"} `):
-			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-				s.jobDuration = time.Duration(v * float64(time.Second))
-			}
-		}
-	}
-	return s, nil
 }

@@ -107,7 +107,7 @@ func run() error {
 		return err
 	}
 	loadStart, start := loadAvg(), time.Now()
-	var sections []func()
+	var sections []func(*report)
 	version := "no libvirt"
 	if sel["scrape"] || sel["cost"] || sel["events"] || sel["job"] || sel["history"] {
 		if sections, err = testBedParts(sel); err != nil {
@@ -116,23 +116,25 @@ func run() error {
 		version = libvirtVersion()
 	}
 	if sel["stats-range"] {
-		sections = append(sections, statsRangePart().print)
+		sections = append(sections, statsRangePart().write)
 	}
 
 	host, _ := os.Hostname()
-	fmt.Printf("# vAdvisor benchmark\n\nMeasured %s on %s: %s, %d cores, %s; %s. Load average (/proc/loadavg, 1/5/15 min) %s at the start, %s at the end (%s).\n\n",
+	w := &report{}
+	w.Heading(1, "vAdvisor benchmark")
+	w.Para("Measured %s on %s: %s, %d cores, %s; %s. Load average (/proc/loadavg, 1/5/15 min) %s at the start, %s at the end (%s).",
 		start.UTC().Format("2006-01-02 15:04 MST"), host, cpuModel(), runtime.NumCPU(), memTotal(), version,
 		loadStart, loadAvg(), time.Since(start).Round(time.Second))
-	for _, show := range sections {
-		show()
-		fmt.Println()
+	for _, write := range sections {
+		write(w)
 	}
-	return nil
+	_, err = os.Stdout.WriteString(w.String())
+	return err
 }
 
 // testBedParts runs the selected parts that need libvirtd (and guests)
-// and returns their reports.
-func testBedParts(sel map[string]bool) ([]func(), error) {
+// and returns the writers of their sections of the report.
+func testBedParts(sel map[string]bool) ([]func(*report), error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -178,25 +180,25 @@ func testBedParts(sel map[string]bool) ([]func(), error) {
 		return nil, err
 	}
 
-	var sections []func()
+	var sections []func(*report)
 	if sel["scrape"] {
-		show, err := scrapePart(bin, nodeURI)
+		r, err := scrapePart(bin, nodeURI)
 		if err != nil {
 			return nil, err
 		}
-		sections = append(sections, show)
+		sections = append(sections, r.write)
 	}
 	if sel["cost"] {
-		sections = append(sections, costPart(bin).print)
+		sections = append(sections, costPart(bin).write)
 	}
 	if sel["events"] {
-		sections = append(sections, eventsPart(bin).print)
+		sections = append(sections, eventsPart(bin).write)
 	}
 	if sel["job"] {
-		sections = append(sections, jobPart(root, dir, bin, nodeURI).print)
+		sections = append(sections, jobPart(root, dir, bin, nodeURI).write)
 	}
 	if sel["history"] {
-		sections = append(sections, historyPart(root, nodeURI).print)
+		sections = append(sections, historyPart(root, nodeURI).write)
 	}
 	return sections, nil
 }
@@ -352,15 +354,4 @@ func repoRoot() (string, error) {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-}
-
-// heading prints a part's heading and, if the part failed, why; it
-// reports whether the part has figures to print.
-func heading(title, failed string) bool {
-	fmt.Printf("## %s\n\n", title)
-	if failed != "" {
-		fmt.Printf("Failed: %s.\n", failed)
-		return false
-	}
-	return true
 }

@@ -35,9 +35,16 @@ type result struct {
 	peerComparison *result
 }
 
-// scrapePart measures the scrapes and the stats API, and returns the
-// printer of its section of the report.
-func scrapePart(bin, nodeURI string) (func(), error) {
+// scrapeResult is the scrape part: the rows of its table, the two
+// vadvisor rows its targets judge, and the stats API.
+type scrapeResult struct {
+	rows               []*result
+	vadvReal, vadvTest *result
+	api                *apiResult
+}
+
+// scrapePart measures the scrapes and the stats API.
+func scrapePart(bin, nodeURI string) (*scrapeResult, error) {
 	groups := collector.Defaults().StatsGroups()
 
 	var rows []*result
@@ -73,8 +80,7 @@ func scrapePart(bin, nodeURI string) (func(), error) {
 	vadvTest.floor = rawTest
 	rows = append(rows, rawTest, vadvTest)
 
-	api := statsAPI(bin)
-	return func() { printScrapeReport(rows, api, vadvReal, vadvTest) }, nil
+	return &scrapeResult{rows: rows, vadvReal: vadvReal, vadvTest: vadvTest, api: statsAPI(bin)}, nil
 }
 
 // rawBulk times the bulk stats call alone (with the domain listing first
@@ -285,71 +291,4 @@ func scrapeOnce(url string) (int, error) {
 		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return int(n), nil
-}
-
-func printScrapeReport(rows []*result, api *apiResult, vadvReal, vadvTest *result) {
-	fmt.Printf("## Scrapes\n\n%d scrapes per subject, sequential; on the real guests in %d rounds that take turns, vAdvisor then the Debian exporter (each round restarts the exporter and warms it up; the median and p99 are the medians of the rounds').\n\n", *scrapes, *scrapeRounds)
-	fmt.Println("| subject | median | p99 | vs floor (median) | bytes | exporter CPU/scrape | libvirtd CPU/scrape | RSS |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range rows {
-		if r.skipped != "" {
-			fmt.Printf("| %s | skipped: %s | | | | | | |\n", r.name, r.skipped)
-			continue
-		}
-		ratio := "floor"
-		if r.floor != nil && r.floor.median > 0 {
-			ratio = fmt.Sprintf("%.2fx", ratioOf(r.median, r.floor.median))
-		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name, ms(r.median), ms(r.p99), ratio,
-			dash(r.bytes, func(b int) string { return fmt.Sprintf("%d", b) }), cpu(r.cpuPerScrape, r.bytes > 0),
-			ms(r.libvirtdCPU), dash(r.rssKiB, func(k int) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }))
-	}
-	fmt.Println()
-	if api.skipped != "" {
-		fmt.Printf("History and stats API: skipped (%s).\n\n", api.skipped)
-	} else {
-		fmt.Printf("History sampler (qemu:///system, default 1 s interval, full 60 s history): %s CPU per second while idle.\n\n", ms(api.idleCPUPerSecond))
-		fmt.Println("| request | median | p99 | bytes | exporter CPU/request |")
-		fmt.Println("|---|---:|---:|---:|---:|")
-		for _, x := range []struct {
-			name string
-			r    *result
-		}{{"GET /api/v1.0/stats (history)", api.history}, {"GET /api/v1.0/stats?live=true", api.live}} {
-			if x.r.skipped != "" {
-				fmt.Printf("| %s | failed: %s | | | |\n", x.name, x.r.skipped)
-				continue
-			}
-			fmt.Printf("| %s | %s | %s | %d | %s |\n", x.name, ms(x.r.median), ms(x.r.p99), x.r.bytes, ms(x.r.cpuPerScrape))
-		}
-		fmt.Println()
-	}
-	for _, r := range rows {
-		if len(r.each) > 0 {
-			var each []string
-			for _, d := range r.each {
-				each = append(each, ms(d))
-			}
-			fmt.Printf("Rounds' medians, %s: %s.\n\n", r.name, strings.Join(each, ", "))
-		}
-	}
-	fmt.Println("Targets:")
-	target := func(ok bool, text string) {
-		mark := "MET"
-		if !ok {
-			mark = "MISSED"
-		}
-		fmt.Printf("- %s: %s\n", mark, text)
-	}
-	if vadvTest.skipped == "" && vadvTest.floor.skipped == "" {
-		r := ratioOf(vadvTest.median, vadvTest.floor.median)
-		target(r <= 3, fmt.Sprintf("test domains: scrape within 3x of raw list+bulk (%.2fx)", r))
-		target(vadvTest.median < 50*time.Millisecond, fmt.Sprintf("test domains: scrape under 50 ms (median %s, p99 %s)", ms(vadvTest.median), ms(vadvTest.p99)))
-	}
-	if vadvReal.skipped == "" && vadvReal.floor.skipped == "" {
-		r := ratioOf(vadvReal.median, vadvReal.floor.median)
-		target(r <= 1.3, fmt.Sprintf("real guests: scrape within 1.3x of the raw bulk call (%.2fx)", r))
-		if p := vadvReal.peerComparison; p != nil && p.skipped == "" {
-			target(vadvReal.median < p.median, fmt.Sprintf("real guests: faster than %s (%s vs %s, %.2fx)", debianPeer, ms(vadvReal.median), ms(p.median), ratioOf(p.median, vadvReal.median)))
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/vadvisor/vadvisor/api"
@@ -146,15 +147,19 @@ func getRange(url string, gz bool) (took time.Duration, size int64, samples int,
 	return took, int64(len(body)), samples, nil
 }
 
-func (r *statsRangeResult) print() {
-	if !heading("Stats ranges", r.failed) {
+func (r *statsRangeResult) write(w *report) {
+	w.Heading(2, "Stats ranges")
+	if r.failed != "" {
+		w.Para("Failed: %s.", r.failed)
 		return
 	}
-	fmt.Printf("An hour of history (%d samples at 1 s) of %d fake VMs with two vCPUs, disks and NICs each, recorded in %s.\n", rangeSamples, r.vmCount, r.fill.Round(time.Millisecond))
-	fmt.Printf("Served in process over loopback; the median of %d requests each, plain and gzipped, timed to the last byte.\n\n", max(*rangeRuns, 1))
-	fmt.Println("| request | samples | median | bytes | median, gzip | bytes, gzip |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	w.Para("An hour of history (%d samples at 1 s) of %d fake VMs with two vCPUs, disks and NICs each, recorded in %s. "+
+		"Served in process over loopback; the median of %d requests each, plain and gzipped, timed to the last byte.",
+		rangeSamples, r.vmCount, r.fill.Round(time.Millisecond), max(*rangeRuns, 1))
+	var rows [][]string
 	for _, row := range r.rows {
-		fmt.Printf("| %s | %d | %s | %d | %s | %d |\n", row.name, row.samples, ms(row.plain), row.bytes, ms(row.gzipped), row.gzBytes)
+		rows = append(rows, []string{row.name, strconv.Itoa(row.samples), ms(row.plain), strconv.FormatInt(row.bytes, 10),
+			ms(row.gzipped), strconv.FormatInt(row.gzBytes, 10)})
 	}
+	w.Table([]string{"request", "samples", "median", "bytes", "median, gzip", "bytes, gzip"}, rows)
 }
