@@ -299,6 +299,7 @@ func sharedTempDir(t *testing.T) string {
 // startAsNobody runs a copy of vadvisor as the unprivileged user nobody.
 func startAsNobody(t *testing.T, dir string, args ...string) *Process {
 	t.Helper()
+	testbed.Require(t) // root
 	data := readFile(t, binary)
 	copyPath := filepath.Join(dir, "vadvisor")
 	if err := os.WriteFile(copyPath, data, 0o755); err != nil {

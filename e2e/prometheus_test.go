@@ -311,6 +311,7 @@ var noPromtoolCheck = map[string]string{
 // Every example scrape config under examples/prometheus passes promtool,
 // with the rules file where prometheus.yml expects it.
 func TestPrometheusExampleConfigsPassPromtool(t *testing.T) {
+	testbed.Require(t) // promtool
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "rules"), 0o755); err != nil {
 		t.Fatal(err)

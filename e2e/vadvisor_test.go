@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,12 +23,18 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	dir, err := os.MkdirTemp("", "vadvisor-e2e")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "vadvisor")
 	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	if testing.Short() {
+		// The unit lane (testbed.Require) runs only the tests of flags and
+		// of start-up failures: not worth a race build of every package.
+		build = exec.Command("go", "build", "-o", binary, ".")
+	}
 	build.Dir = testbed.Root()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -1,5 +1,7 @@
 // Package testbed gives tests a real libvirtd with real TCG guests
-// (scripts/testbed.sh). Tests that use it need root.
+// (scripts/testbed.sh), and the helpers that tests of several packages
+// share. Tests that use the bed need root, and skip in the unit lane
+// (go test -short, make test-unit): see Require.
 package testbed
 
 import (
@@ -30,6 +32,18 @@ const SystemURI = "qemu:///system"
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Require skips the test in the unit lane (go test -short, which make
+// test-unit runs): it needs the test bed that make test sets up. The
+// helpers that reach the bed (Guests, Conn, TestNode, Virsh, ...) call it
+// first, so a test calls it itself only when it reaches libvirtd, root or
+// the bed's tools another way.
+func Require(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the test bed (libvirtd, root, the tools make test installs): run make test")
+	}
 }
 
 // Guests makes sure libvirtd runs with count guests named prefix1..prefixN
@@ -132,6 +146,8 @@ const lockPath = "/run/vadvisor-testbed.lock"
 // Shared holds a shared lock on the test bed until the test ends, so that a
 // test which restarts libvirtd (Exclusive) never runs under another one.
 func Shared(t testing.TB) {
+	t.Helper()
+	Require(t)
 	if _, mine := exclusive.Load(t); !mine {
 		lock(t, syscall.LOCK_SH)
 	}
@@ -140,6 +156,8 @@ func Shared(t testing.TB) {
 // Exclusive holds the test bed alone until the test ends: for tests that
 // kill or restart libvirtd. Call it before anything else of this package.
 func Exclusive(t testing.TB) {
+	t.Helper()
+	Require(t)
 	lock(t, syscall.LOCK_EX)
 	exclusive.Store(t, true)
 	t.Cleanup(func() { exclusive.Delete(t) })
@@ -162,6 +180,7 @@ func lock(t testing.TB, how int) {
 // Virsh runs virsh against the system connection and returns its output.
 func Virsh(t testing.TB, args ...string) string {
 	t.Helper()
+	Require(t)
 	out, err := exec.Command("virsh", append([]string{"-c", SystemURI}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -219,6 +238,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // and returns a test+unix URI for it: a private, in-daemon set of domains.
 func TestNode(t testing.TB, prefix string, n int) string {
 	t.Helper()
+	Require(t)
 	dir := t.TempDir()
 	// libvirtd reads the file itself, so it must be able to reach it.
 	if err := os.Chmod(dir, 0o755); err != nil {
