@@ -32,7 +32,7 @@ func startPrometheus(t testing.TB, dir, config string, flags ...string) *promSer
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ps := &promServer{addr: freeAddr(t), dir: dir}
+	ps := &promServer{addr: testbed.FreeAddr(t), dir: dir}
 	out := &testbed.SyncBuffer{}
 	cmd := exec.Command("prometheus", append([]string{
 		"--config.file=" + configFile,

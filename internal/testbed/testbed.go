@@ -107,7 +107,7 @@ func StopLinuxGuests() {
 	linuxMu.Lock()
 	defer linuxMu.Unlock()
 	for name := range linuxStarted {
-		_ = exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+		_ = TryVirsh("destroy", name)
 		delete(linuxStarted, name)
 	}
 }
@@ -119,7 +119,7 @@ func StopLinuxGuests() {
 func StopWhenDone(t testing.TB, names []string) {
 	t.Cleanup(func() {
 		for _, name := range names {
-			_ = exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+			_ = TryVirsh("destroy", name)
 		}
 	})
 }
@@ -177,15 +177,46 @@ func lock(t testing.TB, how int) {
 	t.Cleanup(func() { f.Close() })
 }
 
-// Virsh runs virsh against the system connection and returns its output.
+// Virsh runs virsh against the system connection and returns its output;
+// it fails the test if virsh fails.
 func Virsh(t testing.TB, args ...string) string {
 	t.Helper()
 	Require(t)
-	out, err := exec.Command("virsh", append([]string{"-c", SystemURI}, args...)...).CombinedOutput()
+	out, err := exec.Command("virsh", virshArgs(args)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TryVirsh runs virsh against the system connection, for cleanups, probes
+// and steps whose failure the test reports itself; its error holds virsh's
+// output. It gives up after 30 s: a daemon made busy by another package's
+// hung guests must fail the step, not hang the test.
+func TryVirsh(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "virsh", virshArgs(args)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// StartVirsh runs virsh against the system connection in the background
+// until the test ends: a client whose calls hang, or keep libvirtd busy.
+func StartVirsh(t testing.TB, args ...string) {
+	t.Helper()
+	Require(t)
+	cmd := exec.Command("virsh", virshArgs(args)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+func virshArgs(args []string) []string {
+	return append([]string{"-c", SystemURI}, args...)
 }
 
 // Conn returns a connected libvirtconn.Conn for uri, closed when the test ends.
