@@ -1,12 +1,13 @@
 # vAdvisor. `make demo` runs it on this machine with demo guests; `make test`
 # runs every test against a real libvirtd (both install what they need;
-# Debian, as root).
+# Debian, as root). `make test-unit` runs the tests that need neither
+# libvirtd nor root, as any user.
 
 GO          ?= go
 DEMO_VMS    ?= 3
 DEMO_OS_VMS ?= 2
 
-.PHONY: build demo test bench lint release
+.PHONY: build demo test test-unit bench lint release
 
 # The version stamp: .promu.yml's ldflags, filled in by scripts/ldflags.sh.
 build:
@@ -36,6 +37,12 @@ demo: build
 # guests (their definitions and images stay): see scripts/test.sh.
 test: lint
 	GO="$(GO)" bash scripts/test.sh
+
+# The unit lane: go test -short, in which every test that needs the test
+# bed (libvirtd, guests, root, the tools make test installs) skips, by
+# testbed.Require. Installs nothing; runs as any user, libvirtd stopped.
+test-unit:
+	$(GO) test -short -count=1 ./...
 
 # Scrape, sampler and API figures for vadvisor, the Debian exporter and the
 # raw libvirt calls on 30 real guests and 1000 test-driver domains.

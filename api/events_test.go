@@ -220,11 +220,11 @@ func names(evs []evLine) string {
 func TestEventsOfRealGuests(t *testing.T) {
 	guest := testbed.Guests(t, "vadv-ev", 1)[0]
 	const fresh = "vadv-evtmp"
-	_, _ = virsh(t, "undefine", fresh) // left by an earlier run, if any
+	_ = testbed.TryVirsh("undefine", fresh) // left by an earlier run, if any
 	store, _ := liveEvents(t)
 	srv, _ := eventsServer(t, store, EventsOptions{})
 	live := openStream(t, streamClient, srv, "")
-	t.Cleanup(func() { virsh(t, "undefine", fresh) })
+	t.Cleanup(func() { _ = testbed.TryVirsh("undefine", fresh) })
 	xml := filepathTemp(t, "<domain type='qemu'><name>"+fresh+"</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"+
 		"<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
 
@@ -242,8 +242,8 @@ func TestEventsOfRealGuests(t *testing.T) {
 	}
 	for _, step := range steps {
 		before := time.Now()
-		if out, err := virsh(t, step.virsh...); err != nil {
-			t.Fatalf("virsh %s: %v\n%s", strings.Join(step.virsh, " "), err, out)
+		if err := testbed.TryVirsh(step.virsh...); err != nil {
+			t.Fatal(err)
 		}
 		done := time.Now()
 		n := len(strings.Fields(step.want))
@@ -270,15 +270,6 @@ func TestEventsOfRealGuests(t *testing.T) {
 			t.Errorf("virsh %s: history has %v, the stream had %v", strings.Join(step.virsh, " "), hist, got)
 		}
 	}
-}
-
-// virsh runs virsh on the system connection, bounded in time: a daemon
-// made busy by another package's hung guests must fail the test, not hang it.
-func virsh(t *testing.T, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "virsh", append([]string{"-c", testbed.SystemURI}, args...)...).CombinedOutput()
-	return string(out), err
 }
 
 func filepathTemp(t *testing.T, content string) string {
@@ -668,13 +659,13 @@ vadvisor_events_libvirt_subscriptions_total 2
 			t.Errorf("history of %s has %s, want %s", name, got, want)
 		}
 	}
-	if out, err := virsh(t, "suspend", other); err != nil {
-		t.Fatalf("virsh suspend: %v\n%s", err, out)
+	if err := testbed.TryVirsh("suspend", other); err != nil {
+		t.Fatal(err)
 	}
 	if got := live.events(t, other, 1, 5*time.Second); got[0].String() != "Suspended/Paused" || got[0].Reconciled {
 		t.Errorf("after the restart, suspend gave %+v", got)
 	}
-	_, _ = virsh(t, "resume", other)
+	_ = testbed.TryVirsh("resume", other)
 }
 
 // restartLibvirtd stops libvirtd, runs gap while it is down, and starts it again.
@@ -698,6 +689,6 @@ func restartLibvirtd(t *testing.T, gap func()) {
 		t.Fatalf("libvirtd --daemon: %v\n%s", err, out)
 	}
 	waitFor(t, 10*time.Second, "libvirtd", func() bool {
-		return exec.Command("virsh", "-c", testbed.SystemURI, "version").Run() == nil
+		return testbed.TryVirsh("version") == nil
 	})
 }

@@ -3,7 +3,8 @@ package collector
 import (
 	"context"
 	"fmt"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,11 +226,11 @@ func filter(m map[string]float64, label string) []string {
 func TestShutOffDomainHasStateButNoLiveFigures(t *testing.T) {
 	testbed.Guests(t, "vadv-c", 1) // libvirtd up
 	const name = "vadv-c-off"
-	_ = exec.Command("virsh", "-c", testbed.SystemURI, "destroy", name).Run()
-	_ = exec.Command("virsh", "-c", testbed.SystemURI, "undefine", name).Run()
+	_ = testbed.TryVirsh("destroy", name)
+	_ = testbed.TryVirsh("undefine", name)
 	defineXML(t, fmt.Sprintf(`<domain type='qemu'><name>%s</name><memory unit='MiB'>32</memory><vcpu>2</vcpu>
 <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>`, name))
-	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "undefine", name).Run() })
+	t.Cleanup(func() { _ = testbed.TryVirsh("undefine", name) })
 
 	s := scrapeOnce(t, newCollector(t, "qemu:///system"))
 	dom := "domain=" + name
@@ -251,11 +252,11 @@ func TestShutOffDomainHasStateButNoLiveFigures(t *testing.T) {
 
 func defineXML(t testing.TB, xml string) {
 	t.Helper()
-	cmd := exec.Command("virsh", "-c", testbed.SystemURI, "define", "/dev/stdin")
-	cmd.Stdin = strings.NewReader(xml)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("virsh define: %v\n%s", err, out)
+	path := filepath.Join(t.TempDir(), "domain.xml")
+	if err := os.WriteFile(path, []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	testbed.Virsh(t, "define", path)
 }
 
 func TestTestDriverNode(t *testing.T) {
@@ -310,7 +311,7 @@ func TestConcurrentReadersStayComplete(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				_ = exec.Command("virsh", "-c", testbed.SystemURI, "domstats", "--block", "--balloon").Run()
+				_ = testbed.TryVirsh("domstats", "--block", "--balloon")
 			}
 		}
 	}()

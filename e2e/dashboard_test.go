@@ -259,6 +259,7 @@ func substitute(expr string, values map[string]string) string {
 // The rules file passes promtool, and its unit tests cover every alert
 // with at least one case where it fires.
 func TestDashboardAlertRulesPromtool(t *testing.T) {
+	testbed.Require(t) // promtool
 	dir := filepath.Join(testbed.Root(), "monitoring")
 	for _, args := range [][]string{
 		{"check", "rules", "vadvisor-rules.yml"},

@@ -194,7 +194,7 @@ func settle(t *testing.T, p *Process) (goroutines, fds int) {
 		time.Sleep(700 * time.Millisecond)
 		body, _ := scrape(t, p)
 		g, _ := strconv.Atoi(value(body, "go_goroutines"))
-		ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/fd")
+		ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.Pid()) + "/fd")
 		if g+len(ents) >= best {
 			return g, len(ents)
 		}
@@ -275,7 +275,7 @@ func startLibvirtd(t *testing.T) {
 		}
 	}
 	for range 100 {
-		if exec.Command("virsh", "-c", testbed.SystemURI, "version").Run() == nil {
+		if testbed.TryVirsh("version") == nil {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -299,6 +299,7 @@ func sharedTempDir(t *testing.T) string {
 // startAsNobody runs a copy of vadvisor as the unprivileged user nobody.
 func startAsNobody(t *testing.T, dir string, args ...string) *Process {
 	t.Helper()
+	testbed.Require(t) // root
 	data := readFile(t, binary)
 	copyPath := filepath.Join(dir, "vadvisor")
 	if err := os.WriteFile(copyPath, data, 0o755); err != nil {

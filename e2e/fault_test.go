@@ -414,11 +414,7 @@ func TestHungGuestRetriesLeaveLibvirtdWorkers(t *testing.T) {
 	hung := names[:10]
 	for _, name := range hung {
 		stopGuest(t, name)
-		cmd := exec.Command("virsh", "-c", testbed.SystemURI, "domstats", "--nowait", name)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		testbed.StartVirsh(t, "domstats", "--nowait", name)
 	}
 	held := waitBusyWorkers(t, len(hung))
 

@@ -188,7 +188,7 @@ func isTimeout(err error) bool {
 
 // rss is the process's resident memory in KiB.
 func rss(t *testing.T, p *Process) int {
-	data := readFile(t, fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	data := readFile(t, fmt.Sprintf("/proc/%d/status", p.Pid()))
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kib, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))

@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -157,32 +155,10 @@ func TestPromSystemdUnits(t *testing.T) {
 	}
 
 	// Socket activation as systemd does it (LISTEN_FDS), on a free port.
-	addr := freeAddr(t)
+	addr := testbed.FreeAddr(t)
 	args := strings.Fields(strings.ReplaceAll(string(exec1[2]), "$VADVISOR_ARGS", ""))
-	cmd := exec.Command("systemd-socket-activate", append([]string{"--listen=" + addr, binary}, args...)...)
-	log := &testbed.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("systemd-socket-activate (package systemd): %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("socket-activated vadvisor log:\n%s", log.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("systemd-socket-activate never listened")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p := testbed.Launch(t, exec.Command("systemd-socket-activate", append([]string{"--listen=" + addr, binary}, args...)...))
+	p.WaitListening(t, addr)
 	resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -192,8 +168,8 @@ func TestPromSystemdUnits(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "libvirt_up 1") {
 		t.Errorf("socket-activated vadvisor: status %d, libvirt_up 1 missing", resp.StatusCode)
 	}
-	if !strings.Contains(log.String(), "systemd activated listeners") {
-		t.Errorf("vadvisor did not use the activated socket:\n%s", log.String())
+	if !strings.Contains(p.Log(), "systemd activated listeners") {
+		t.Errorf("vadvisor did not use the activated socket:\n%s", p.Log())
 	}
 }
 

@@ -32,7 +32,7 @@ func startPrometheus(t testing.TB, dir, config string, flags ...string) *promSer
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ps := &promServer{addr: freeAddr(t), dir: dir}
+	ps := &promServer{addr: testbed.FreeAddr(t), dir: dir}
 	out := &testbed.SyncBuffer{}
 	cmd := exec.Command("prometheus", append([]string{
 		"--config.file=" + configFile,
@@ -311,6 +311,7 @@ var noPromtoolCheck = map[string]string{
 // Every example scrape config under examples/prometheus passes promtool,
 // with the rules file where prometheus.yml expects it.
 func TestPrometheusExampleConfigsPassPromtool(t *testing.T) {
+	testbed.Require(t) // promtool
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "rules"), 0o755); err != nil {
 		t.Fatal(err)

@@ -142,6 +142,7 @@ func (p *pki) httpsClient(withCert bool) *http.Client {
 // bcryptUser returns "user: hash" as an operator makes it, with htpasswd.
 func bcryptUser(t testing.TB, user, password string) string {
 	t.Helper()
+	testbed.Require(t) // htpasswd
 	out, err := exec.Command("htpasswd", "-nbBC", "10", user, password).Output()
 	if err != nil {
 		t.Fatalf("htpasswd (Debian package apache2-utils): %v", err)
@@ -492,6 +493,7 @@ func exampleWebConfig(t testing.TB, p *pki, name string) string {
 
 // Every shipped web config works as its comments say.
 func TestSecurityExampleWebConfigs(t *testing.T) {
+	testbed.Require(t) // libvirt_up 1
 	p := newPKI(t)
 	for _, c := range []struct {
 		name       string

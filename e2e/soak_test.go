@@ -32,8 +32,8 @@ func TestSoak(t *testing.T) {
 	cycled := names[0]
 	t.Cleanup(func() {
 		startLibvirtd(t)
-		_ = exec.Command("virsh", "-c", testbed.SystemURI, "start", cycled).Run()
-		_ = exec.Command("virsh", "-c", testbed.SystemURI, "resume", cycled).Run()
+		_ = testbed.TryVirsh("start", cycled)
+		_ = testbed.TryVirsh("resume", cycled)
 	})
 	p := Start(t, "--libvirt.uri=qemu:///system", "--libvirt.timeout="+faultTimeout.String())
 	waitUp(t, p, "1")
@@ -120,7 +120,7 @@ func TestSoak(t *testing.T) {
 	actions := []string{"suspend", "resume", "destroy", "start"}
 	step := 0
 	every(3*time.Second, func() {
-		_ = exec.Command("virsh", "-c", testbed.SystemURI, actions[step%len(actions)], cycled).Run()
+		_ = testbed.TryVirsh(actions[step%len(actions)], cycled)
 		step++
 	})
 	wg.Add(1)
@@ -147,7 +147,7 @@ func TestSoak(t *testing.T) {
 		body, _ := scrape(t, p)
 		g, _ := strconv.Atoi(value(body, "go_goroutines"))
 		heap, _ := strconv.ParseFloat(value(body, "go_memstats_heap_inuse_bytes"), 64)
-		ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/fd")
+		ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.Pid()) + "/fd")
 		samples = append(samples, sample{g, len(ents), int(heap)})
 		select {
 		case <-ctx.Done():
@@ -168,7 +168,7 @@ func TestSoak(t *testing.T) {
 	body, _ := scrape(t, p)
 	g, _ := strconv.Atoi(value(body, "go_goroutines"))
 	heap, _ := strconv.ParseFloat(value(body, "go_memstats_heap_inuse_bytes"), 64)
-	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/fd")
+	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p.Pid()) + "/fd")
 	end := sample{g, len(ents), int(heap)}
 	if len(samples) == 0 {
 		t.Fatal("no samples after the warm-up")

@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -277,7 +276,7 @@ func TestUI(t *testing.T) {
 	if !t.Run("suspend shows in the feed and the table", func(t *testing.T) {
 		g, id := guests[0], uuids[guests[0]]
 		suspended := eval[int](t, p, feedHas(g, "Suspended"))
-		t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "resume", g).Run() })
+		t.Cleanup(func() { _ = testbed.TryVirsh("resume", g) })
 		start := time.Now()
 		testbed.Virsh(t, "suspend", g)
 		p.waitFor(t, g+" paused in table and feed", rowOf(id)+`.cells[1].textContent === "Paused" && `+
@@ -404,7 +403,7 @@ func TestUIEventStreamResumes(t *testing.T) {
 	p := newPage(t)
 	p.do(t, chromedp.Navigate(front.URL+"/ui/"))
 	p.waitFor(t, "the feed live", `document.querySelector("#feed-status").textContent === "live"`, 5*time.Second)
-	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "resume", g).Run() })
+	t.Cleanup(func() { _ = testbed.TryVirsh("resume", g) })
 	// An event seen on the stream, so the reconnect has an id to resume after.
 	before := eval[int](t, p, feedHas(g, "Suspended"))
 	testbed.Virsh(t, "suspend", g)
@@ -575,7 +574,7 @@ func (p *page) requests(part string) int {
 // cpuOver is the CPU the process used over d, in CPUs.
 func cpuOver(t *testing.T, proc *Process, d time.Duration) float64 {
 	ticks := func() float64 {
-		b := readFile(t, "/proc/"+strconv.Itoa(proc.cmd.Process.Pid)+"/stat")
+		b := readFile(t, "/proc/"+strconv.Itoa(proc.Pid())+"/stat")
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 		u, _ := strconv.ParseFloat(f[11], 64)
 		s, _ := strconv.ParseFloat(f[12], 64)
@@ -665,7 +664,7 @@ func waitSubscribed(t *testing.T, proc *Process) {
 // until vadvisor stores the Resumed one.
 func suspendResume(t *testing.T, proc *Process, g string) {
 	t.Helper()
-	t.Cleanup(func() { exec.Command("virsh", "-c", testbed.SystemURI, "resume", g).Run() })
+	t.Cleanup(func() { _ = testbed.TryVirsh("resume", g) })
 	testbed.Virsh(t, "suspend", g)
 	testbed.Virsh(t, "resume", g)
 	waitEvent(t, proc, "", `"domain_name":"`+g+`"`, `"event_type":"Resumed"`)

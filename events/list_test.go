@@ -111,20 +111,9 @@ func TestListWhileLibvirtdWorkersHang(t *testing.T) {
 	}
 	// More monitor commands than libvirtd has workers (20 by default): one
 	// hangs on the monitor, the others wait 30 s for its job.
-	var hogs []*exec.Cmd
-	t.Cleanup(func() {
-		_ = exec.Command("kill", "-CONT", qemu).Run()
-		for _, c := range hogs {
-			c.Process.Kill()
-			c.Wait()
-		}
-	})
+	t.Cleanup(func() { _ = exec.Command("kill", "-CONT", qemu).Run() })
 	for range 25 {
-		c := exec.Command("virsh", "-c", testbed.SystemURI, "qemu-monitor-command", name, "--hmp", "info status")
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		hogs = append(hogs, c)
+		testbed.StartVirsh(t, "qemu-monitor-command", name, "--hmp", "info status")
 	}
 	probe := testbed.Conn(t, testbed.SystemURI)
 	exhausted := false

@@ -115,7 +115,7 @@ func TestOCIImageRuns(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(rootfs, "var", "run", "libvirt"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testbed.FreeAddr(t)
 	script := `set -e
 mount --bind /var/run/libvirt "$1/var/run/libvirt"
 mount -o remount,bind,ro "$1/var/run/libvirt"
@@ -123,12 +123,12 @@ shift
 exec "$@"`
 	args := append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", rootfs,
 		"chroot", "--userspec=" + c.Config.User, rootfs}, c.Config.Entrypoint...)
-	log, stop := start(t, exec.Command("unshare", append(args, "--web.listen-address="+addr)...))
+	p := testbed.Launch(t, exec.Command("unshare", append(args, "--web.listen-address="+addr)...))
 	scrapeGuest(t, addr, guest)
-	stop()
+	p.Stop(t)
 	saved := filepath.Join(rootfs, stateDir, "events.vadv")
 	if owner := ownerOf(t, saved); owner != strings.Split(c.Config.User, ":")[0] {
-		t.Errorf("%s is owned by uid %s, not the image's user %s:\n%s", saved, owner, c.Config.User, log)
+		t.Errorf("%s is owned by uid %s, not the image's user %s:\n%s", saved, owner, c.Config.User, p.Log())
 	}
 }
 
@@ -144,16 +144,16 @@ func TestOCIImagePodman(t *testing.T) {
 		t.Errorf("podman load named the image %q, want localhost/vadvisor:%s", image, r.version)
 	}
 	t.Cleanup(func() { exec.Command("podman", "rmi", "--force", image).Run() })
-	addr := freeAddr(t)
+	addr := testbed.FreeAddr(t)
 	name := "vadvisor-packaging-test"
 	_ = exec.Command("podman", "rm", "--force", name).Run()
 	t.Cleanup(func() { exec.Command("podman", "rm", "--force", name).Run() })
 	args := append([]string{"--runtime", "runc", "run", "--rm", "--name", name, "--network=host",
 		"--volume", "/var/run/libvirt:/var/run/libvirt:ro"}, ulimits(t)...)
-	log, _ := start(t, exec.Command("podman", append(args, image, "--web.listen-address="+addr)...))
+	p := testbed.Launch(t, exec.Command("podman", append(args, image, "--web.listen-address="+addr)...))
 	scrapeGuest(t, addr, guest)
-	if !strings.Contains(log.String(), "keeping the state across restarts") {
-		t.Errorf("the container cannot keep state in its volume:\n%s", log.String())
+	if !strings.Contains(p.Log(), "keeping the state across restarts") {
+		t.Errorf("the container cannot keep state in its volume:\n%s", p.Log())
 	}
 }
 

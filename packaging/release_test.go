@@ -57,6 +57,7 @@ func TestMain(m *testing.M) {
 // its own (dist/ is left alone), and describes what it should have built.
 func build(t *testing.T) release {
 	t.Helper()
+	testbed.Require(t)
 	once.Do(func() {
 		root := testbed.Root()
 		if tmpRoot, buildErr = os.MkdirTemp("", "vadvisor-release-"); buildErr != nil {

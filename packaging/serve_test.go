@@ -3,15 +3,12 @@ package packaging
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,39 +27,6 @@ func startGuest(t *testing.T) string {
 			"(\"Unable to get system bus connection\": libvirtd started before D-Bus and polkit; restart it, scripts/testbed.sh starts them first)", err, out)
 	}
 	return guest
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// start runs cmd until the test ends, or until stop is called, and returns
-// its output so far.
-func start(t *testing.T, cmd *exec.Cmd) (log *testbed.SyncBuffer, stop func()) {
-	t.Helper()
-	log = &testbed.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", cmd.Path, err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("%s output:\n%s", cmd.Path, log.String())
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return log, stop
 }
 
 // scrapeGuest waits until addr's /metrics lists guest with libvirt up.
@@ -118,21 +82,21 @@ func serveAsUnit(t *testing.T, guest, unitPath string) {
 	if err != nil {
 		t.Fatalf("the unit's User=%s: %v", userName, err)
 	}
-	addr := freeAddr(t)
+	addr := testbed.FreeAddr(t)
 	// systemd splits an unquoted $VAR on white space without globbing: so
 	// does sh with set -f. setpriv execs, keeping the pid LISTEN_PID names.
 	script := `set -f; if [ -r "$1" ]; then . "$1"; fi; exec systemd-socket-activate --listen="$2" setpriv --reuid="$3" --regid="$4" --init-groups -- ` + execStart
 	cmd := exec.Command("sh", "-c", script, "sh", envFile, addr, userName, group)
-	log, stop := start(t, cmd)
+	p := testbed.Launch(t, cmd)
 	// As prerm stops the service: a running process would keep postrm from
 	// removing its user.
-	defer stop()
+	defer p.Stop(t)
 	scrapeGuest(t, addr, guest)
-	if !strings.Contains(log.String(), "systemd activated listeners") {
-		t.Errorf("vadvisor did not serve on the activated socket:\n%s", log.String())
+	if !strings.Contains(p.Log(), "systemd activated listeners") {
+		t.Errorf("vadvisor did not serve on the activated socket:\n%s", p.Log())
 	}
 	// sh, systemd-socket-activate and setpriv each exec the next.
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -323,7 +323,7 @@ func TestHostIdentity(t *testing.T) {
 	dir := t.TempDir()
 	const machineID = "0123456789abcdef0123456789abcdef"
 	file := filepath.Join(dir, "machine-id")
-	if err := os.WriteFile(file, []byte(machineID+"\n"), 0o444); err != nil {
+	if err := os.WriteFile(file, []byte(machineID+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	hostname := func() (string, error) { return "hv1", nil }
@@ -331,14 +331,14 @@ func TestHostIdentity(t *testing.T) {
 	if !strings.HasPrefix(a, "machine-id:") || strings.Contains(a, machineID) || a != hostIdentity(file, hostname) {
 		t.Errorf("identity %q: want a stable hash of the machine ID", a)
 	}
-	if err := os.WriteFile(file, []byte("fedcba9876543210fedcba9876543210\n"), 0o444); err != nil {
+	if err := os.WriteFile(file, []byte("fedcba9876543210fedcba9876543210\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if b := hostIdentity(file, hostname); b == a {
 		t.Errorf("two machine IDs give the same identity %q", a)
 	}
 	for name, content := range map[string]string{"uninitialized": "uninitialized\n", "empty": ""} {
-		if err := os.WriteFile(file, []byte(content), 0o444); err != nil {
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if got := hostIdentity(file, hostname); got != "hostname:hv1" {

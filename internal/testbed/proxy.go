@@ -27,6 +27,8 @@ type Proxy struct {
 
 // NewProxy relays a new socket to target until the test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	Require(t)
 	p := &Proxy{Path: filepath.Join(t.TempDir(), "libvirt.sock"), t: t, target: target}
 	p.Up()
 	t.Cleanup(p.Down)

@@ -1,5 +1,7 @@
 // Package testbed gives tests a real libvirtd with real TCG guests
-// (scripts/testbed.sh). Tests that use it need root.
+// (scripts/testbed.sh), and the helpers that tests of several packages
+// share. Tests that use the bed need root, and skip in the unit lane
+// (go test -short, make test-unit): see Require.
 package testbed
 
 import (
@@ -30,6 +32,18 @@ const SystemURI = "qemu:///system"
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Require skips the test in the unit lane (go test -short, which make
+// test-unit runs): it needs the test bed that make test sets up. The
+// helpers that reach the bed (Guests, Conn, TestNode, Virsh, ...) call it
+// first, so a test calls it itself only when it reaches libvirtd, root or
+// the bed's tools another way.
+func Require(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the test bed (libvirtd, root, the tools make test installs): run make test")
+	}
 }
 
 // Guests makes sure libvirtd runs with count guests named prefix1..prefixN
@@ -93,7 +107,7 @@ func StopLinuxGuests() {
 	linuxMu.Lock()
 	defer linuxMu.Unlock()
 	for name := range linuxStarted {
-		_ = exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+		_ = TryVirsh("destroy", name)
 		delete(linuxStarted, name)
 	}
 }
@@ -105,7 +119,7 @@ func StopLinuxGuests() {
 func StopWhenDone(t testing.TB, names []string) {
 	t.Cleanup(func() {
 		for _, name := range names {
-			_ = exec.Command("virsh", "-c", SystemURI, "destroy", name).Run()
+			_ = TryVirsh("destroy", name)
 		}
 	})
 }
@@ -132,6 +146,8 @@ const lockPath = "/run/vadvisor-testbed.lock"
 // Shared holds a shared lock on the test bed until the test ends, so that a
 // test which restarts libvirtd (Exclusive) never runs under another one.
 func Shared(t testing.TB) {
+	t.Helper()
+	Require(t)
 	if _, mine := exclusive.Load(t); !mine {
 		lock(t, syscall.LOCK_SH)
 	}
@@ -140,6 +156,8 @@ func Shared(t testing.TB) {
 // Exclusive holds the test bed alone until the test ends: for tests that
 // kill or restart libvirtd. Call it before anything else of this package.
 func Exclusive(t testing.TB) {
+	t.Helper()
+	Require(t)
 	lock(t, syscall.LOCK_EX)
 	exclusive.Store(t, true)
 	t.Cleanup(func() { exclusive.Delete(t) })
@@ -159,14 +177,46 @@ func lock(t testing.TB, how int) {
 	t.Cleanup(func() { f.Close() })
 }
 
-// Virsh runs virsh against the system connection and returns its output.
+// Virsh runs virsh against the system connection and returns its output;
+// it fails the test if virsh fails.
 func Virsh(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("virsh", append([]string{"-c", SystemURI}, args...)...).CombinedOutput()
+	Require(t)
+	out, err := exec.Command("virsh", virshArgs(args)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TryVirsh runs virsh against the system connection, for cleanups, probes
+// and steps whose failure the test reports itself; its error holds virsh's
+// output. It gives up after 30 s: a daemon made busy by another package's
+// hung guests must fail the step, not hang the test.
+func TryVirsh(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "virsh", virshArgs(args)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// StartVirsh runs virsh against the system connection in the background
+// until the test ends: a client whose calls hang, or keep libvirtd busy.
+func StartVirsh(t testing.TB, args ...string) {
+	t.Helper()
+	Require(t)
+	cmd := exec.Command("virsh", virshArgs(args)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+func virshArgs(args []string) []string {
+	return append([]string{"-c", SystemURI}, args...)
 }
 
 // Conn returns a connected libvirtconn.Conn for uri, closed when the test ends.
@@ -219,6 +269,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // and returns a test+unix URI for it: a private, in-daemon set of domains.
 func TestNode(t testing.TB, prefix string, n int) string {
 	t.Helper()
+	Require(t)
 	dir := t.TempDir()
 	// libvirtd reads the file itself, so it must be able to reach it.
 	if err := os.Chmod(dir, 0o755); err != nil {
