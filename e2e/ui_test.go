@@ -957,7 +957,10 @@ func TestUIRanges(t *testing.T) {
 	id := testbed.Virsh(t, "domuuid", g)
 	dir := t.TempDir()
 	past := savedHour(t, dir)
-	proc := Start(t, "--storage.path="+dir, onlyGuests(g, "vm0"))
+	// Kept for 2 h, so that no sample of the saved hour ages out between
+	// the page's request and the test's own (the live guest's readings
+	// move the history's newest time on).
+	proc := Start(t, "--storage.path="+dir, "--history.retention=2h", onlyGuests(g, "vm0"))
 	p := newPage(t)
 
 	// hourDrawn checks that every chart spans an hour and draws the points
