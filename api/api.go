@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/httpgzip"
 )
 
 // allowGet answers anything but GET and HEAD with a 405.
@@ -73,35 +73,23 @@ func parseTime(v string) (time.Time, bool) {
 // the client accepts it, gzip. After a write error (or for a HEAD request)
 // it drops the rest.
 type jsonOut struct {
-	buf   *bufio.Writer
-	gz    *gzip.Writer
-	chunk []byte
-	first bool
-	n     int // samples in the current array
-	err   error
+	buf     *bufio.Writer
+	endBody func(complete bool) // ends the gzip stream, if any
+	chunk   []byte
+	first   bool
+	n       int // samples in the current array
+	err     error
 }
 
-var (
-	gzipPool = sync.Pool{New: func() any {
-		gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		return gz
-	}}
-	bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
-)
+var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
 
 func startJSON(w http.ResponseWriter, r *http.Request) *jsonOut {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept-Encoding")
 	out := &jsonOut{first: true, chunk: make([]byte, 0, 4096)}
-	var dst io.Writer = w
-	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		out.gz = gzipPool.Get().(*gzip.Writer)
-		out.gz.Reset(w)
-		dst = out.gz
-	}
+	var dst io.Writer
+	dst, out.endBody = httpgzip.Start(w, r)
 	w.WriteHeader(http.StatusOK)
 	out.buf = bufPool.Get().(*bufio.Writer)
 	out.buf.Reset(dst)
@@ -184,29 +172,5 @@ func (o *jsonOut) close() {
 	}
 	o.buf.Reset(io.Discard)
 	bufPool.Put(o.buf)
-	if o.gz != nil {
-		if o.err == nil {
-			_ = o.gz.Close()
-		}
-		o.gz.Reset(io.Discard)
-		gzipPool.Put(o.gz)
-	}
-}
-
-// acceptsGzip reads Accept-Encoding: gzip unless its q is 0.
-func acceptsGzip(headers []string) bool {
-	for _, h := range headers {
-		for part := range strings.SplitSeq(h, ",") {
-			coding, params, _ := strings.Cut(part, ";")
-			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-				continue
-			}
-			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-			if q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000" {
-				continue
-			}
-			return true
-		}
-	}
-	return false
+	o.endBody(o.err == nil)
 }
