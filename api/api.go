@@ -17,6 +17,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/internal/httpgzip"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // allowGet answers anything but GET and HEAD with a 405.
@@ -115,7 +116,7 @@ func (o *jsonOut) key(b []byte, id libvirt.UUID) []byte {
 	}
 	o.first = false
 	b = append(b, '"')
-	b = append(b, domstats.UUIDString(id)...)
+	b = append(b, libvirtval.UUIDString(id)...)
 	return append(b, `":`...)
 }
 

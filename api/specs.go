@@ -9,8 +9,8 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
-	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -122,7 +122,7 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 
 // lookup finds a domain by uuid, then by name: a name may look like a uuid.
 func (s *Specs) lookup(r *http.Request, key string) (libvirt.Domain, error) {
-	if id, err := domstats.ParseUUID(key); err == nil {
+	if id, err := libvirtval.ParseUUID(key); err == nil {
 		dom, err := libvirtconn.Do(r.Context(), s.conn, func(l *libvirt.Libvirt) (libvirt.Domain, error) {
 			return l.DomainLookupByUUID(id)
 		})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 const statsPath = "/api/v1.0/stats"
@@ -158,7 +159,7 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 	)
 	if rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, statsPath), "/"); rest != "" {
 		var err error
-		if id, err = domstats.ParseUUID(rest); err != nil {
+		if id, err = libvirtval.ParseUUID(rest); err != nil {
 			writeError(w, http.StatusBadRequest, "malformed uuid "+quote(rest)+": "+err.Error())
 			return
 		}
@@ -187,7 +188,7 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 			return out.sample(t, d)
 		})
 		if !found {
-			writeError(w, http.StatusNotFound, "no history for VM "+domstats.UUIDString(id))
+			writeError(w, http.StatusNotFound, "no history for VM "+libvirtval.UUIDString(id))
 			return
 		}
 		if out == nil { // nothing in the range
@@ -238,7 +239,7 @@ func (s *Stats) serveLive(w http.ResponseWriter, r *http.Request, id libvirt.UUI
 		}
 	}
 	if one && len(doms) == 0 {
-		writeError(w, http.StatusNotFound, "no running VM "+domstats.UUIDString(id))
+		writeError(w, http.StatusNotFound, "no running VM "+libvirtval.UUIDString(id))
 		return
 	}
 	out := startJSON(w, r)

@@ -4,6 +4,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 func init() {
@@ -66,7 +67,7 @@ func updateDomain(s *scrape) error {
 		if sp := s.specs[d.UUID]; sp != nil {
 			s.ch <- sp.infoFor(d.Name, d.UUID).domain
 		} else { // definition unavailable: still tell name and uuid
-			domainInfo.sendFloat(s.ch, 1, d.Name, domstats.UUIDString(d.UUID), "", "", "")
+			domainInfo.sendFloat(s.ch, 1, d.Name, libvirtval.UUIDString(d.UUID), "", "", "")
 		}
 		if d.State.OK {
 			name, ok := stateNames[d.State.V]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/guestagent"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // cannedAgents are the results of a refresh that never happened.
@@ -60,11 +61,11 @@ func uuidOf(b byte) libvirt.UUID {
 func TestGuestAgentSeries(t *testing.T) {
 	fs := func(mount, dev string, size uint64) guestagent.Filesystem {
 		return guestagent.Filesystem{Mountpoint: mount, Device: dev, Type: "ext4",
-			Size: domstats.Value{V: size, OK: true}, Used: domstats.Value{V: size / 4, OK: true}}
+			Size: libvirtval.Value{V: size, OK: true}, Used: libvirtval.Value{V: size / 4, OK: true}}
 	}
 	agents := cannedAgents{results: map[libvirt.UUID]guestagent.Info{
 		uuidOf(1): {Name: "a1", UUID: uuidOf(1), OSID: "debian", OSVersionID: "12", KernelRelease: "6.1.0", Hostname: "h1",
-			Users: domstats.Value{V: 2, OK: true},
+			Users: libvirtval.Value{V: 2, OK: true},
 			// The same mount twice (an overmount) must not fail the scrape.
 			Filesystems: []guestagent.Filesystem{fs("/", "vda1", 4096), fs("/boot", "vda2", 1024), fs("/", "vda1", 8192)}},
 		uuidOf(2): {Name: "a2", UUID: uuidOf(2), Err: errors.New("agent not responding")},

@@ -12,6 +12,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -81,7 +82,7 @@ func updateNode(s *scrape) error {
 		return err
 	}
 	nodeCPUs.sendFloat(s.ch, float64(layout.cpus))
-	nodeMemory.send(s.ch, domstats.Value{V: layout.memoryKiB, OK: true})
+	nodeMemory.send(s.ch, libvirtval.Value{V: layout.memoryKiB, OK: true})
 	refused := func(call string, err error) bool {
 		var lerr libvirt.Error
 		if !errors.As(err, &lerr) {

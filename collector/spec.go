@@ -14,6 +14,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -53,7 +54,7 @@ func (s *spec) infoFor(name string, uuid libvirt.UUID) *infoMetrics {
 	if s.info != nil && s.info.name == name {
 		return s.info
 	}
-	id := domstats.UUIDString(uuid)
+	id := libvirtval.UUIDString(uuid)
 	m := &infoMetrics{
 		name:   name,
 		domain: prometheus.MustNewConstMetric(domainInfo.desc, prometheus.GaugeValue, 1, name, id, s.osType, s.arch, s.machine),
