@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      blockFamilies.collector,
 		help:      "per-disk I/O counters, sizes and disk facts",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsBlock,
 		needsSpec: true,
-		update:    updateBlock,
+		build:     stateless(updateBlock),
 	})
 }
 

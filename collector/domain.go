@@ -8,13 +8,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      domainFamilies.collector,
 		help:      "domain info, state, CPU time (total, user, system), memory and vCPU count",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon | libvirt.DomainStatsVCPU,
 		needsSpec: true,
-		update:    updateDomain,
+		build:     stateless(updateDomain),
 	})
 }
 

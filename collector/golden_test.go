@@ -48,9 +48,13 @@ func (c *cannedCollector) Describe(chan<- *prometheus.Desc) {}
 func (c *cannedCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	s.ch = ch
-	for _, sub := range subCollectors {
+	for _, f := range factories {
 		for _, name := range c.subs {
-			if sub.name == name {
+			if f.name == name {
+				sub, err := f.build(deps{})
+				if err != nil {
+					panic(err)
+				}
 				if err := sub.update(&s); err != nil {
 					panic(err)
 				}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -19,6 +20,7 @@ type cannedAgents struct {
 }
 
 func (a cannedAgents) Results() (map[libvirt.UUID]guestagent.Info, error) { return a.results, a.err }
+func (a cannedAgents) Run(context.Context)                                {}
 
 // scrapeAgents runs the guest-agent sub-collector over a reading of three
 // domains (a1 and a2 running, off shut off) and the given agents.
@@ -30,7 +32,7 @@ func scrapeAgents(t *testing.T, agents guestAgents) (series, error) {
 		domstats.Decode(record("off", 3, -1, "state.state=5")),
 	}}
 	var updateErr error
-	c := &agentCollector{s: scrape{c: &Collector{agents: agents}, reading: reading}, err: &updateErr}
+	c := &agentCollector{sub: &guestAgentCollector{agents: agents}, s: scrape{reading: reading}, err: &updateErr}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	families, err := reg.Gather()
@@ -41,6 +43,7 @@ func scrapeAgents(t *testing.T, agents guestAgents) (series, error) {
 }
 
 type agentCollector struct {
+	sub *guestAgentCollector
 	s   scrape
 	err *error
 }
@@ -49,7 +52,7 @@ func (c *agentCollector) Describe(chan<- *prometheus.Desc) {}
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	s.ch = ch
-	*c.err = updateGuestAgent(&s)
+	*c.err = c.sub.update(&s)
 }
 
 func uuidOf(b byte) libvirt.UUID {

@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      ifaceFamilies.collector,
 		help:      "per-interface network counters and interface facts",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsInterface,
 		needsSpec: true,
-		update:    updateInterface,
+		build:     stateless(updateInterface),
 	})
 }
 

@@ -12,10 +12,10 @@ import (
 )
 
 func init() {
-	register(subCollector{
-		name:   jobFamilies.collector,
-		help:   "progress of domain jobs such as migrations and dumps (one call per running domain)",
-		update: updateJob,
+	registerCollector(factory{
+		name:  jobFamilies.collector,
+		help:  "progress of domain jobs such as migrations and dumps (one call per running domain)",
+		build: stateless(updateJob),
 	})
 }
 

@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      memFamilies.collector,
 		help:      "balloon and guest memory statistics (guest figures need a balloon driver in the guest)",
 		defaultOn: true,
 		needsSpec: true,
 		groups:    libvirt.DomainStatsBalloon,
-		update:    updateMemory,
+		build:     stateless(updateMemory),
 	})
 }
 

@@ -3,12 +3,12 @@ package collector
 import "github.com/vadvisor/vadvisor/domstats"
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      openstackFamilies.collector,
 		help:      "OpenStack Nova instance metadata (name, flavor, project, user) from the domain XML",
 		defaultOn: true,
 		needsSpec: true,
-		update:    updateOpenStack,
+		build:     stateless(updateOpenStack),
 	})
 }
 

@@ -8,11 +8,11 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:   perfFamilies.collector,
 		help:   "perf event counters of domains that have perf events enabled in their definition",
 		groups: libvirt.DomainStatsPerf,
-		update: updatePerf,
+		build:  stateless(updatePerf),
 	})
 }
 
