@@ -165,7 +165,7 @@ type Collector struct {
 	conn         *libvirtconn.Conn
 	reader       *domstats.Reader
 	enabled      []*enabled
-	specs        *specCache // nil if no enabled sub-collector reads definitions
+	defs         *domxml.Cache // nil if no enabled sub-collector reads definitions
 	logger       *slog.Logger
 	readFailures outage.Log // of the bulk reading
 }
@@ -192,8 +192,8 @@ func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, fl
 			return nil, err
 		}
 		c.enabled = append(c.enabled, &enabled{name: f.name, subCollector: sub})
-		if f.needsSpec && c.specs == nil {
-			c.specs = newSpecCache(defs)
+		if f.needsSpec {
+			c.defs = defs
 		}
 	}
 	return c, nil
@@ -258,8 +258,8 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		domainsMetric.sendFloat(ch, float64(len(s.reading.Domains)))
 		readDurationMetric.sendFloat(ch, s.reading.Duration.Seconds())
-		if c.specs != nil {
-			s.specs = c.specs.lookup(ctx, s.reading.Domains)
+		if c.defs != nil {
+			s.specs = lookupSpecs(ctx, c.defs, s.reading.Domains)
 		}
 	}
 	upMetric.sendFloat(ch, boolFloat(c.conn.Connected()))

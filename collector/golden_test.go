@@ -174,7 +174,7 @@ func TestCannedGolden(t *testing.T) {
 	if err := def.Unmarshal(novaXML); err != nil {
 		t.Fatal(err)
 	}
-	sp := specOf(&def)
+	sp := newSpec(&def)
 	one := domstats.Decode(record("instance-0001", 1, 7, guestWithEverything))
 	off := domstats.Decode(record("stopped", 2, -1, "state.state=5\nstate.reason=2"))
 	c := &cannedCollector{

@@ -15,18 +15,15 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/libvirtval"
-	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 // specTTL bounds how long a parsed definition is trusted; it is refreshed
 // sooner when the domain restarts or reports a device it does not name.
 const specTTL = 5 * time.Minute
 
-// spec is what the collectors need from a domain's XML definition.
+// spec is what the collectors need from a domain's XML definition,
+// worked out once per definition (specOf).
 type spec struct {
-	def                   *domxml.Definition // parsed from
-	id                    int32              // domain id when fetched: a restart makes a new live XML
-	fetched               time.Time
 	osType, arch, machine string
 	disks                 map[string]diskSpec // by target device
 	ifaces                map[string]ifaceSpec
@@ -104,8 +101,13 @@ type novaInstance struct {
 	} `xml:"owner"`
 }
 
-// specOf extracts the facts the collectors export from a definition.
-func specOf(d *libvirtxml.Domain) *spec {
+// specOf is what the collectors export of def.
+func specOf(def *domxml.Definition) *spec {
+	return def.Derived(func(d *libvirtxml.Domain) any { return newSpec(d) }).(*spec)
+}
+
+// newSpec extracts the facts the collectors export from a definition.
+func newSpec(d *libvirtxml.Domain) *spec {
 	s := &spec{disks: map[string]diskSpec{}, ifaces: map[string]ifaceSpec{}}
 	if d.OS != nil && d.OS.Type != nil {
 		s.osType, s.arch, s.machine = d.OS.Type.Type, d.OS.Type.Arch, d.OS.Type.Machine
@@ -205,64 +207,23 @@ func isNovaNamespace(ns string) bool {
 	return strings.HasPrefix(ns, "http://openstack.org/xmlns/libvirt/nova/")
 }
 
-// specCache keeps the specs by domain uuid, and decides when to read a
-// definition again; the definitions themselves come from the shared
-// cache of parsed domain XML.
-type specCache struct {
-	defs *domxml.Cache
-	mu   sync.Mutex
-	m    map[libvirt.UUID]*spec
-}
-
-func newSpecCache(defs *domxml.Cache) *specCache {
-	return &specCache{defs: defs, m: map[libvirt.UUID]*spec{}}
-}
-
-// lookup returns the definitions of the domains, fetching those it lacks or
-// that are stale. A domain whose XML cannot be had is left out.
-func (c *specCache) lookup(ctx context.Context, doms []domstats.Domain) map[libvirt.UUID]*spec {
-	now := time.Now()
-	out := make(map[libvirt.UUID]*spec, len(doms))
-	var stale []domstats.Domain
-	c.mu.Lock()
-	live := make(map[libvirt.UUID]bool, len(doms))
-	for _, d := range doms {
-		live[d.UUID] = true
-		s := c.m[d.UUID]
-		if s == nil || s.id != d.ID || now.Sub(s.fetched) > specTTL || !s.names(&d) {
-			stale = append(stale, d)
-			continue
-		}
-		out[d.UUID] = s
+// lookupSpecs returns the specs of the domains of a reading, all there
+// are. A domain's definition is fetched again when the domain restarted,
+// names a device its definition lacks (a hot-plug), or after specTTL; it
+// is parsed again only if it changed. A domain whose XML cannot be had is
+// left out.
+func lookupSpecs(ctx context.Context, defs *domxml.Cache, doms []domstats.Domain) map[libvirt.UUID]*spec {
+	refs := make([]libvirt.Domain, len(doms))
+	for i := range doms {
+		refs[i] = doms[i].Ref()
 	}
-	for uuid := range c.m {
-		if !live[uuid] {
-			delete(c.m, uuid) // the domain is gone
-		}
-	}
-	c.mu.Unlock()
-	c.defs.Retain(func(uuid libvirt.UUID) bool { return live[uuid] })
-
-	var mu sync.Mutex
-	libvirtconn.Each(len(stale), func(i int) {
-		d := stale[i]
-		def, err := c.defs.Get(ctx, d.Ref())
-		if err != nil {
-			return
-		}
-		c.mu.Lock()
-		s := c.m[d.UUID]
-		if s == nil || s.def != def { // else the same definition: its spec and info series stay
-			s = specOf(def.Domain)
-			s.def = def
-			c.m[d.UUID] = s
-		}
-		s.id, s.fetched = d.ID, now
-		c.mu.Unlock()
-		mu.Lock()
-		out[d.UUID] = s
-		mu.Unlock()
+	recent := defs.Recent(ctx, refs, specTTL, func(i int, def *domxml.Definition) bool {
+		return !specOf(def).names(&doms[i])
 	})
+	out := make(map[libvirt.UUID]*spec, len(recent))
+	for uuid, def := range recent {
+		out[uuid] = specOf(def)
+	}
 	return out
 }
 
