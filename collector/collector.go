@@ -31,7 +31,7 @@ type scrape struct {
 	conn    *libvirtconn.Conn
 	reading *domstats.Reading
 	readErr error
-	specs   map[libvirt.UUID]*spec
+	defs    map[libvirt.UUID]*definition
 	ch      chan<- prometheus.Metric
 }
 
@@ -71,12 +71,12 @@ type deps struct {
 // A factory registers a sub-collector: what its flag and docs/metrics.md
 // say of it, what it reads, and how New builds it.
 type factory struct {
-	name      string
-	help      string
-	defaultOn bool
-	groups    libvirt.DomainStatsTypes // bulk stats groups it reads
-	needsSpec bool                     // whether it reads the domain XML
-	build     func(deps) (subCollector, error)
+	name            string
+	help            string
+	defaultOn       bool
+	groups          libvirt.DomainStatsTypes // bulk stats groups it reads
+	needsDefinition bool                     // whether it reads the domains' definitions
+	build           func(deps) (subCollector, error)
 }
 
 // stateless builds a sub-collector that keeps nothing between scrapes.
@@ -192,7 +192,7 @@ func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, fl
 			return nil, err
 		}
 		c.enabled = append(c.enabled, &enabled{name: f.name, subCollector: sub})
-		if f.needsSpec {
+		if f.needsDefinition {
 			c.defs = defs
 		}
 	}
@@ -259,7 +259,7 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		domainsMetric.sendFloat(ch, float64(len(s.reading.Domains)))
 		readDurationMetric.sendFloat(ch, s.reading.Duration.Seconds())
 		if c.defs != nil {
-			s.specs = lookupSpecs(ctx, c.defs, s.reading.Domains)
+			s.defs = lookupDefinitions(ctx, c.defs, s.reading.Domains)
 		}
 	}
 	upMetric.sendFloat(ch, boolFloat(c.conn.Connected()))

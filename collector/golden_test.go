@@ -174,14 +174,14 @@ func TestCannedGolden(t *testing.T) {
 	if err := def.Unmarshal(novaXML); err != nil {
 		t.Fatal(err)
 	}
-	sp := newSpec(&def)
+	oneDef := newDefinition(&def)
 	one := domstats.Decode(record("instance-0001", 1, 7, guestWithEverything))
 	off := domstats.Decode(record("stopped", 2, -1, "state.state=5\nstate.reason=2"))
 	c := &cannedCollector{
 		s: scrape{
 			ctx:     context.Background(),
 			reading: &domstats.Reading{Domains: []domstats.Domain{one, off}},
-			specs:   map[libvirt.UUID]*spec{one.UUID: sp},
+			defs:    map[libvirt.UUID]*definition{one.UUID: oneDef},
 		},
 		subs: []string{"domain", "memory", "vcpu", "block", "interface", "perf", "iothread", "dirtyrate", "kvm", "openstack"},
 	}
