@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vadvisor/vadvisor/events"
@@ -171,29 +170,6 @@ func parseBool(v string) (on, ok bool) {
 	return false, false
 }
 
-// parseTimeParam reads the time parameter key, or says what is wrong with it.
-func parseTimeParam(key, v string) (time.Time, string) {
-	t, ok := parseTime(v)
-	if !ok {
-		return t, key + " must be an RFC 3339 time such as 2026-11-23T19:05:34Z, 2026-11-23T20:05:34+01:00 or 2026-11-23T19:05:34 (UTC), got " + quote(v)
-	}
-	return t, ""
-}
-
-// parseTime reads RFC 3339 with "Z" or an offset, or without a zone as UTC.
-func parseTime(v string) (time.Time, bool) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, true
-		}
-	}
-	// A "+" of an offset that was not percent-encoded arrives as a space.
-	if strings.Contains(v, " ") {
-		return parseTime(strings.ReplaceAll(v, " ", "+"))
-	}
-	return time.Time{}, false
-}
-
 func (e *Events) serve(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
@@ -244,40 +220,53 @@ func (e *Events) serveStream(w http.ResponseWriter, r *http.Request, req eventsR
 	}
 	defer sub.Close()
 
-	rc := http.NewResponseController(w)
+	out := streamOut{w: w, rc: http.NewResponseController(w), timeout: e.opts.WriteTimeout}
 	ndjsonHeaders(w)
 	// Tells nginx not to buffer the stream.
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if rc.Flush() != nil {
+	if out.rc.Flush() != nil {
 		return
 	}
-	// Each batch of writes must get through within WriteTimeout, or the
-	// client is gone or stuck and the stream ends.
-	send := func(b []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(e.opts.WriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
-
 	var b []byte
 	for i, ev := range replay {
 		b = ev.AppendLine(b)
 		if len(b) >= 64<<10 || i == len(replay)-1 {
-			if !send(b) {
+			if !out.send(b) {
 				return
 			}
 			b = b[:0]
 		}
 	}
-	last := sub.Start()
+	e.follow(r, sub, out)
+}
 
+// streamOut writes an event stream. Each batch of writes must get through
+// within timeout, or the client is gone or stuck and the stream ends.
+type streamOut struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+// send writes and flushes b, and reports whether the client took it.
+func (o streamOut) send(b []byte) bool {
+	_ = o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
+	if _, err := o.w.Write(b); err != nil {
+		return false
+	}
+	return o.rc.Flush() == nil
+}
+
+// follow sends sub's lines as they come, and a heartbeat when idle, until
+// the client, the server or the subscription ends.
+func (e *Events) follow(r *http.Request, sub *events.Subscription, out streamOut) {
+	last := sub.Start()
 	heartbeat := time.NewTicker(e.opts.Heartbeat)
 	defer heartbeat.Stop()
 	wrote := false
 	lines := sub.Lines()
+	var b []byte
 	for {
 		select {
 		case <-r.Context().Done():
@@ -285,7 +274,7 @@ func (e *Events) serveStream(w http.ResponseWriter, r *http.Request, req eventsR
 		case <-e.ctx.Done():
 			return
 		case <-heartbeat.C:
-			if !wrote && !send([]byte("\n")) {
+			if !wrote && !out.send([]byte("\n")) {
 				return
 			}
 			wrote = false
@@ -300,7 +289,7 @@ func (e *Events) serveStream(w http.ResponseWriter, r *http.Request, req eventsR
 				}
 				line, ok = <-lines
 			}
-			if len(b) > 0 && !send(b) {
+			if len(b) > 0 && !out.send(b) {
 				return
 			}
 			wrote = true
@@ -309,7 +298,7 @@ func (e *Events) serveStream(w http.ResponseWriter, r *http.Request, req eventsR
 					e.logger.Info("disconnected an event stream client that fell behind", "remote", r.RemoteAddr, "buffer", e.opts.StreamBuffer)
 					msg, _ := json.Marshal(map[string]string{"error": "stream client fell more than " + strconv.Itoa(e.opts.StreamBuffer) +
 						" events behind and was disconnected; resume with since=" + strconv.FormatUint(last, 10)})
-					send(append(msg, '\n'))
+					out.send(append(msg, '\n'))
 				}
 				return
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/fakevm"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -59,7 +60,7 @@ func FuzzStatsRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	newest := time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC)
-	vm := domstats.UUIDString(fakevm.Record(h, 3, 150, newest)[1])
+	vm := libvirtval.UUIDString(fakevm.Record(h, 3, 150, newest)[1])
 	for _, seed := range [][2]string{
 		{"", ""}, {"", "live=true"}, {"", "live=false"}, {"", "live=maybe"}, {"", "live=true&live=false"},
 		{"0e1b2c3d-0000-4000-8000-000000000001", ""}, {"0E1B2C3D-0000-4000-8000-00000000000G", ""},

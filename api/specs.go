@@ -9,8 +9,8 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
-	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -40,7 +40,8 @@ func (s *Specs) Register(mux *http.ServeMux) {
 	mux.HandleFunc(specsPath+"/", s.serve)
 }
 
-type spec struct {
+// definition is a domain's definition, as the specs answer it.
+type definition struct {
 	uuid libvirt.UUID
 	def  *domxml.Definition
 }
@@ -88,7 +89,7 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 		doms = []libvirt.Domain{dom}
 	}
 
-	specs := make([]spec, 0, len(doms))
+	found := make([]definition, 0, len(doms))
 	for _, dom := range doms {
 		def, err := s.defs.Get(ctx, dom)
 		if errors.Is(err, domxml.ErrParse) {
@@ -107,22 +108,22 @@ func (s *Specs) serve(w http.ResponseWriter, r *http.Request) {
 			s.libvirtError(w, err)
 			return
 		}
-		specs = append(specs, spec{uuid: dom.UUID, def: def})
+		found = append(found, definition{uuid: dom.UUID, def: def})
 	}
 
 	out := startJSON(w, r)
 	defer out.close()
 	var b []byte
-	for _, sp := range specs {
-		b = appendSpec(b[:0], reflect.ValueOf(sp.def.Domain))
-		out.entry(sp.uuid, b)
+	for _, d := range found {
+		b = appendDefinition(b[:0], reflect.ValueOf(d.def.Domain))
+		out.entry(d.uuid, b)
 	}
 	out.end()
 }
 
 // lookup finds a domain by uuid, then by name: a name may look like a uuid.
 func (s *Specs) lookup(r *http.Request, key string) (libvirt.Domain, error) {
-	if id, err := domstats.ParseUUID(key); err == nil {
+	if id, err := libvirtval.ParseUUID(key); err == nil {
 		dom, err := libvirtconn.Do(r.Context(), s.conn, func(l *libvirt.Libvirt) (libvirt.Domain, error) {
 			return l.DomainLookupByUUID(id)
 		})

@@ -7,29 +7,29 @@ import (
 	"strings"
 )
 
-// appendSpec writes a libvirtxml value as JSON with encoding/json's field
+// appendDefinition writes a libvirtxml value as JSON with encoding/json's field
 // names, but only what the XML holds: libvirtxml marks every optional
 // element with a nil pointer or an omitempty tag, and plain encoding/json
 // would print each of its hundreds of absent fields as null or "".
-func appendSpec(b []byte, v reflect.Value) []byte {
-	b, _ = appendSpecValue(b, v, false)
+func appendDefinition(b []byte, v reflect.Value) []byte {
+	b, _ = appendDefinitionValue(b, v, false)
 	return b
 }
 
-// appendSpecValue reports false, having written nothing, for a value the
+// appendDefinitionValue reports false, having written nothing, for a value the
 // XML would leave out. A non-nil pointer to an empty struct is kept: it
 // stands for an empty element such as <acpi/>.
-func appendSpecValue(b []byte, v reflect.Value, omitEmpty bool) ([]byte, bool) {
+func appendDefinitionValue(b []byte, v reflect.Value, omitEmpty bool) ([]byte, bool) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return b, false
 		}
-		return appendSpecValue(b, v.Elem(), false)
+		return appendDefinitionValue(b, v.Elem(), false)
 	case reflect.Struct:
 		start := len(b)
 		b = append(b, '{')
-		b, empty := appendSpecFields(b, v, true)
+		b, empty := appendDefinitionFields(b, v, true)
 		if empty && omitEmpty {
 			return b[:start], false
 		}
@@ -47,7 +47,7 @@ func appendSpecValue(b []byte, v reflect.Value, omitEmpty bool) ([]byte, bool) {
 				b = append(b, ',')
 			}
 			var ok bool
-			if b, ok = appendSpecValue(b, v.Index(i), false); !ok {
+			if b, ok = appendDefinitionValue(b, v.Index(i), false); !ok {
 				b = append(b, "null"...)
 			}
 		}
@@ -84,9 +84,9 @@ func appendSpecValue(b []byte, v reflect.Value, omitEmpty bool) ([]byte, bool) {
 	return append(b, j...), true
 }
 
-// appendSpecFields writes the fields of struct v, embedded structs
+// appendDefinitionFields writes the fields of struct v, embedded structs
 // inlined, and reports whether it wrote none.
-func appendSpecFields(b []byte, v reflect.Value, none bool) ([]byte, bool) {
+func appendDefinitionFields(b []byte, v reflect.Value, none bool) ([]byte, bool) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -95,7 +95,7 @@ func appendSpecFields(b []byte, v reflect.Value, none bool) ([]byte, bool) {
 			continue
 		}
 		if f.Anonymous && f.Type.Kind() == reflect.Struct {
-			b, none = appendSpecFields(b, v.Field(i), none)
+			b, none = appendDefinitionFields(b, v.Field(i), none)
 			continue
 		}
 		mark := len(b)
@@ -105,7 +105,7 @@ func appendSpecFields(b []byte, v reflect.Value, none bool) ([]byte, bool) {
 		b = appendString(b, f.Name)
 		b = append(b, ':')
 		var ok bool
-		if b, ok = appendSpecValue(b, v.Field(i), strings.Contains(tag, "omitempty")); !ok {
+		if b, ok = appendDefinitionValue(b, v.Field(i), strings.Contains(tag, "omitempty")); !ok {
 			b = b[:mark]
 			continue
 		}

@@ -1,22 +1,18 @@
 package api
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 const statsPath = "/api/v1.0/stats"
@@ -163,7 +159,7 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 	)
 	if rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, statsPath), "/"); rest != "" {
 		var err error
-		if id, err = domstats.ParseUUID(rest); err != nil {
+		if id, err = libvirtval.ParseUUID(rest); err != nil {
 			writeError(w, http.StatusBadRequest, "malformed uuid "+quote(rest)+": "+err.Error())
 			return
 		}
@@ -192,7 +188,7 @@ func (s *Stats) serve(w http.ResponseWriter, r *http.Request) {
 			return out.sample(t, d)
 		})
 		if !found {
-			writeError(w, http.StatusNotFound, "no history for VM "+domstats.UUIDString(id))
+			writeError(w, http.StatusNotFound, "no history for VM "+libvirtval.UUIDString(id))
 			return
 		}
 		if out == nil { // nothing in the range
@@ -243,7 +239,7 @@ func (s *Stats) serveLive(w http.ResponseWriter, r *http.Request, id libvirt.UUI
 		}
 	}
 	if one && len(doms) == 0 {
-		writeError(w, http.StatusNotFound, "no running VM "+domstats.UUIDString(id))
+		writeError(w, http.StatusNotFound, "no running VM "+libvirtval.UUIDString(id))
 		return
 	}
 	out := startJSON(w, r)
@@ -252,165 +248,4 @@ func (s *Stats) serveLive(w http.ResponseWriter, r *http.Request, id libvirt.UUI
 		out.series(d.UUID, 1, func(b []byte, _ int) []byte { return appendSample(b, reading.Time, d) })
 	}
 	out.end()
-}
-
-// allowGet answers anything but GET and HEAD with a 405.
-func allowGet(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return true
-	}
-	w.Header().Set("Allow", "GET, HEAD")
-	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
-	return false
-}
-
-// quote shortens what a client sent before echoing it in an error.
-func quote(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	return string(appendString(nil, s))
-}
-
-// jsonOut streams one JSON object keyed by uuid through a buffer and, when
-// the client accepts it, gzip. After a write error (or for a HEAD request)
-// it drops the rest.
-type jsonOut struct {
-	buf   *bufio.Writer
-	gz    *gzip.Writer
-	chunk []byte
-	first bool
-	n     int // samples in the current array
-	err   error
-}
-
-var (
-	gzipPool = sync.Pool{New: func() any {
-		gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		return gz
-	}}
-	bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
-)
-
-func startJSON(w http.ResponseWriter, r *http.Request) *jsonOut {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept-Encoding")
-	out := &jsonOut{first: true, chunk: make([]byte, 0, 4096)}
-	var dst io.Writer = w
-	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		out.gz = gzipPool.Get().(*gzip.Writer)
-		out.gz.Reset(w)
-		dst = out.gz
-	}
-	w.WriteHeader(http.StatusOK)
-	out.buf = bufPool.Get().(*bufio.Writer)
-	out.buf.Reset(dst)
-	if r.Method == http.MethodHead {
-		out.err = errNoBody // headers only: build nothing
-	}
-	out.write(append(out.chunk[:0], '{'))
-	return out
-}
-
-var errNoBody = errors.New("HEAD request: no body")
-
-func (o *jsonOut) write(b []byte) {
-	if o.err == nil {
-		_, o.err = o.buf.Write(b)
-	}
-}
-
-// key starts the entry of id.
-func (o *jsonOut) key(b []byte, id libvirt.UUID) []byte {
-	if !o.first {
-		b = append(b, ',')
-	}
-	o.first = false
-	b = append(b, '"')
-	b = append(b, domstats.UUIDString(id)...)
-	return append(b, `":`...)
-}
-
-// entry writes "<uuid>":value.
-func (o *jsonOut) entry(id libvirt.UUID, value []byte) {
-	o.write(o.key(o.chunk[:0], id))
-	o.write(value)
-}
-
-// begin starts the array of id's samples; sample adds one, and finish
-// ends it. sample reports whether the client still listens.
-func (o *jsonOut) begin(id libvirt.UUID) {
-	o.write(append(o.key(o.chunk[:0], id), '['))
-	o.n = 0
-}
-
-func (o *jsonOut) sample(t time.Time, d *domstats.Domain) bool {
-	b := o.chunk[:0]
-	if o.n > 0 {
-		b = append(b, ',')
-	}
-	o.n++
-	b = appendSample(b, t, d)
-	o.write(b)
-	o.chunk = b[:0]
-	return o.err == nil
-}
-
-func (o *jsonOut) finish() { o.write(append(o.chunk[:0], ']')) }
-
-// series writes "<uuid>":[...] with n samples, each appended by sample.
-func (o *jsonOut) series(id libvirt.UUID, n int, sample func(b []byte, i int) []byte) {
-	b := append(o.key(o.chunk[:0], id), '[')
-	for i := 0; i < n && o.err == nil; i++ {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = sample(b, i)
-		o.write(b)
-		b = b[:0]
-	}
-	o.write(append(b, ']'))
-	o.chunk = b[:0]
-}
-
-func (o *jsonOut) end() {
-	o.write(append(o.chunk[:0], "}\n"...))
-}
-
-// close flushes what is left and returns the writers to their pools.
-func (o *jsonOut) close() {
-	if o.err == nil {
-		o.err = o.buf.Flush()
-	}
-	o.buf.Reset(io.Discard)
-	bufPool.Put(o.buf)
-	if o.gz != nil {
-		if o.err == nil {
-			_ = o.gz.Close()
-		}
-		o.gz.Reset(io.Discard)
-		gzipPool.Put(o.gz)
-	}
-}
-
-// acceptsGzip reads Accept-Encoding: gzip unless its q is 0.
-func acceptsGzip(headers []string) bool {
-	for _, h := range headers {
-		for part := range strings.SplitSeq(h, ",") {
-			coding, params, _ := strings.Cut(part, ";")
-			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-				continue
-			}
-			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-			if q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000" {
-				continue
-			}
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/fakevm"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // syntheticHistory holds vms VMs x samples samples, one a second, each
@@ -59,7 +60,7 @@ func BenchmarkStats1000x60(b *testing.B) {
 	benchStats(b, h, []statsCase{
 		{"all", "/api/v1.0/stats/", false},
 		{"all-gzip", "/api/v1.0/stats/", true},
-		{"one-uuid", "/api/v1.0/stats/" + domstats.UUIDString(ids[500]), false},
+		{"one-uuid", "/api/v1.0/stats/" + libvirtval.UUIDString(ids[500]), false},
 	})
 }
 
@@ -68,7 +69,7 @@ func BenchmarkStats1000x60(b *testing.B) {
 func BenchmarkStatsHour(b *testing.B) {
 	h, ids := syntheticHistory(b, 100, 3600)
 	hour := "start_time=" + url.QueryEscape(h.Newest().Add(-time.Hour).Format(time.RFC3339Nano))
-	one := "/api/v1.0/stats/" + domstats.UUIDString(ids[0]) + "?" + hour
+	one := "/api/v1.0/stats/" + libvirtval.UUIDString(ids[0]) + "?" + hour
 	benchStats(b, h, []statsCase{
 		{"one-vm-hour", one, false},
 		{"one-vm-hour-gzip", one, true},

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // The JSON of a sample is written by hand: a full history is tens of
@@ -106,7 +107,7 @@ func appendSample(b []byte, t time.Time, d *domstats.Domain) []byte {
 // device holds it.
 type sampleField[T any] struct {
 	name string
-	at   func(*T) *domstats.Value
+	at   func(*T) *libvirtval.Value
 }
 
 // The fields of an interface's and a disk's object, as domstats describes
@@ -137,7 +138,7 @@ func appendDevice[T any](b []byte, name string, dev *T, fields []sampleField[T])
 	return append(b, '}')
 }
 
-func appendValue(b []byte, v domstats.Value) []byte {
+func appendValue(b []byte, v libvirtval.Value) []byte {
 	if !v.OK {
 		return append(b, "null"...)
 	}
@@ -146,7 +147,7 @@ func appendValue(b []byte, v domstats.Value) []byte {
 
 // appendMillis writes nanoseconds as milliseconds, always as a JSON float
 // (vAdvisor's clients may expect one).
-func appendMillis(b []byte, ns domstats.Value) []byte {
+func appendMillis(b []byte, ns libvirtval.Value) []byte {
 	if !ns.OK {
 		return append(b, "null"...)
 	}

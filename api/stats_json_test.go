@@ -13,9 +13,10 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
-func val(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
+func val(x uint64) libvirtval.Value { return libvirtval.Value{V: x, OK: true} }
 
 // TestSampleMatchesVAdvisor encodes the statistics behind the original's
 // real output and compares: same names, units and nulls, plus "name",
@@ -73,7 +74,7 @@ func TestAppendMillis(t *testing.T) {
 			t.Errorf("%d ns: %s, want %s", ns, got, want)
 		}
 	}
-	if got := string(appendMillis(nil, domstats.Value{})); got != "null" {
+	if got := string(appendMillis(nil, libvirtval.Value{})); got != "null" {
 		t.Errorf("absent: %s", got)
 	}
 }

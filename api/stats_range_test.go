@@ -14,6 +14,7 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/fakevm"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // rangeNewest is the newest sample of the range tests: on a whole hour of
@@ -38,7 +39,7 @@ func rangeServer(t *testing.T, offsets []int) (string, []string) {
 	t.Cleanup(srv.Close)
 	var ids []string
 	for _, id := range fleet.UUIDs() {
-		ids = append(ids, domstats.UUIDString(id))
+		ids = append(ids, libvirtval.UUIDString(id))
 	}
 	return srv.URL, ids
 }

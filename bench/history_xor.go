@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // The history part compares vAdvisor's own encoding with Prometheus' XOR
@@ -32,7 +33,7 @@ type columns struct {
 }
 
 func (c *columns) add(t time.Time, d *domstats.Domain) {
-	var vals []domstats.Value
+	var vals []libvirtval.Value
 	vals = appendValues(vals, d, xorDomain)
 	for i := range d.VCPUs {
 		vals = appendValues(vals, &d.VCPUs[i], xorVCPU)
@@ -57,7 +58,7 @@ func (c *columns) add(t time.Time, d *domstats.Domain) {
 	}
 }
 
-func appendValues[T any](dst []domstats.Value, t *T, at domstats.FieldSet[T]) []domstats.Value {
+func appendValues[T any](dst []libvirtval.Value, t *T, at domstats.FieldSet[T]) []libvirtval.Value {
 	for i := range at.Len() {
 		dst = append(dst, *at.At(t, i))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/fakevm"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 var (
@@ -62,7 +63,7 @@ func statsRangePart() *statsRangeResult {
 	defer srv.Close()
 
 	hour := "start_time=" + url.QueryEscape(newest.Add(-time.Hour).Format(time.RFC3339Nano))
-	one := "/api/v1.0/stats/" + domstats.UUIDString(ids[0])
+	one := "/api/v1.0/stats/" + libvirtval.UUIDString(ids[0])
 	cases := []struct{ name, path string }{
 		{"one VM, the last 60 s (no start_time)", one},
 		{"one VM, the hour", one + "?" + hour},

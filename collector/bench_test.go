@@ -10,8 +10,6 @@ import (
 	"github.com/digitalocean/go-libvirt"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vadvisor/vadvisor/domstats"
-	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/metricshttp"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
@@ -28,8 +26,7 @@ func benchScrape(b *testing.B, uri string) { benchScrapeWith(b, uri, false) }
 // registry is set, to weigh it against Collector.Gatherer.
 func benchScrapeWith(b *testing.B, uri string, registry bool) {
 	conn := testbed.Conn(b, uri)
-	enabled := Defaults()
-	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(b))
+	c := newCollectorOn(b, conn, Defaults(), testbed.Logger(b))
 	perScrape := c.Gatherer
 	if registry {
 		perScrape = func(ctx context.Context) prometheus.Gatherer {
@@ -101,22 +98,21 @@ func BenchmarkRawListBulkGuests(b *testing.B) {
 // before the timer starts); median-ns/op is the median of the iterations.
 func BenchmarkNodeCollector(b *testing.B) {
 	conn := testbed.Conn(b, "qemu:///system")
-	enabled := enableAll("node")
-	c := New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(b))
+	node := &nodeCollector{logger: testbed.Logger(b)}
 	ch := make(chan prometheus.Metric, 64)
 	go func() {
 		for range ch {
 		}
 	}()
 	defer close(ch)
-	s := &scrape{c: c, ctx: context.Background(), conn: conn, ch: ch}
-	if err := updateNode(s); err != nil {
+	s := &scrape{ctx: context.Background(), conn: conn, ch: ch}
+	if err := node.update(s); err != nil {
 		b.Fatal(err)
 	}
 	var times []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		if err := updateNode(s); err != nil {
+		if err := node.update(s); err != nil {
 			b.Fatal(err)
 		}
 		times = append(times, time.Since(start))

@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
-		name:      blockFamilies.collector,
-		help:      "per-disk I/O counters, sizes and disk facts",
-		defaultOn: true,
-		groups:    libvirt.DomainStatsBlock,
-		needsSpec: true,
-		update:    updateBlock,
+	registerCollector(factory{
+		name:            blockFamilies.collector,
+		help:            "per-disk I/O counters, sizes and disk facts",
+		defaultOn:       true,
+		groups:          libvirt.DomainStatsBlock,
+		needsDefinition: true,
+		build:           stateless(updateBlock),
 	})
 }
 
@@ -30,8 +30,8 @@ var (
 
 func updateBlock(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
-		if sp := s.specs[d.UUID]; sp != nil {
-			for _, m := range sp.infoFor(d.Name, d.UUID).blocks {
+		if def := s.defs[d.UUID]; def != nil {
+			for _, m := range def.infoFor(d.Name, d.UUID).blocks {
 				s.ch <- m
 			}
 		}

@@ -17,20 +17,21 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
+	"github.com/vadvisor/vadvisor/internal/outage"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 const namespace = "libvirt"
 
-// scrape is what a sub-collector gets: the scrape's deadline, the bulk
-// reading (nil if it failed), the domains' definitions and the connection.
+// scrape is what a sub-collector's update gets: the scrape's deadline, the
+// bulk reading (nil if it failed), the domains' definitions and the
+// connection.
 type scrape struct {
-	c       *Collector
 	ctx     context.Context
 	conn    *libvirtconn.Conn
 	reading *domstats.Reading
 	readErr error
-	specs   map[libvirt.UUID]*spec
+	defs    map[libvirt.UUID]*definition
 	ch      chan<- prometheus.Metric
 }
 
@@ -42,39 +43,74 @@ func (s *scrape) domains() ([]domstats.Domain, error) {
 	return s.reading.Domains, nil
 }
 
-type subCollector struct {
-	name      string
-	help      string
-	defaultOn bool
-	groups    libvirt.DomainStatsTypes // bulk stats groups it reads
-	needsSpec bool                     // whether it reads the domain XML
-	update    func(*scrape) error
+// A subCollector exports its families on every scrape. What it keeps
+// between scrapes, it holds itself.
+type subCollector interface {
+	update(s *scrape) error
 }
 
-// subCollectors are all sub-collectors, one file each.
-var subCollectors []subCollector
-
-func register(c subCollector) { subCollectors = append(subCollectors, c) }
-
-// Enabled is the set of sub-collectors chosen by flags.
-type Enabled struct {
-	flags map[string]*bool
+// A background sub-collector also works between scrapes, as long as
+// Collector.Run runs.
+type background interface {
+	run(ctx context.Context)
 }
 
-// RegisterFlags adds --collector.NAME / --no-collector.NAME for each
-// sub-collector.
-func RegisterFlags(app *kingpin.Application) *Enabled {
-	e := &Enabled{flags: map[string]*bool{}}
-	for _, c := range subCollectors {
+// updateFunc is a sub-collector that keeps nothing between scrapes.
+type updateFunc func(*scrape) error
+
+func (f updateFunc) update(s *scrape) error { return f(s) }
+
+// deps are what New builds the sub-collectors with.
+type deps struct {
+	conn   *libvirtconn.Conn
+	flags  *Flags
+	logger *slog.Logger // the collector's
+	root   *slog.Logger // the process's, for components of their own
+}
+
+// A factory registers a sub-collector: what its flag and docs/metrics.md
+// say of it, what it reads, and how New builds it.
+type factory struct {
+	name            string
+	help            string
+	defaultOn       bool
+	groups          libvirt.DomainStatsTypes // bulk stats groups it reads
+	needsDefinition bool                     // whether it reads the domains' definitions
+	build           func(deps) (subCollector, error)
+}
+
+// stateless builds a sub-collector that keeps nothing between scrapes.
+func stateless(update func(*scrape) error) func(deps) (subCollector, error) {
+	return func(deps) (subCollector, error) { return updateFunc(update), nil }
+}
+
+// factories are all sub-collectors, one file each.
+var factories []factory
+
+func registerCollector(f factory) { factories = append(factories, f) }
+
+// Flags are the collector's command line: which sub-collectors are on,
+// and the guest agent's connection and schedule.
+type Flags struct {
+	on         map[string]*bool
+	guestAgent guestAgentFlags
+}
+
+// RegisterFlags adds the collector's flags to app: --collector.NAME /
+// --no-collector.NAME for each sub-collector, after the guest agent's
+// --collector.guest-agent.*.
+func RegisterFlags(app *kingpin.Application) *Flags {
+	f := &Flags{on: map[string]*bool{}, guestAgent: addGuestAgentFlags(app)}
+	for _, c := range factories {
 		state := "disabled"
 		if c.defaultOn {
 			state = "enabled"
 		}
-		e.flags[c.name] = app.Flag("collector."+c.name,
+		f.on[c.name] = app.Flag("collector."+c.name,
 			fmt.Sprintf("Enable the %s collector: %s (default: %s).", c.name, c.help, state)).
 			Default(fmt.Sprint(c.defaultOn)).Bool()
 	}
-	return e
+	return f
 }
 
 // SubCollector is what docs/metrics.md says of a sub-collector.
@@ -85,36 +121,27 @@ type SubCollector struct {
 
 // SubCollectors are the sub-collectors, in the order of their flags.
 func SubCollectors() []SubCollector {
-	out := make([]SubCollector, len(subCollectors))
-	for i, c := range subCollectors {
+	out := make([]SubCollector, len(factories))
+	for i, c := range factories {
 		out[i] = SubCollector{c.name, c.help, c.defaultOn}
 	}
 	return out
 }
 
-// Defaults is the set of sub-collectors that are on by default.
-func Defaults() *Enabled {
-	e := &Enabled{flags: map[string]*bool{}}
-	for _, c := range subCollectors {
-		e.flags[c.name] = &c.defaultOn
+// Defaults are the flags' defaults.
+func Defaults() *Flags {
+	app := kingpin.New("defaults", "")
+	f := RegisterFlags(app)
+	if _, err := app.Parse(nil); err != nil {
+		panic(err) // the defaults do not parse
 	}
-	return e
+	return f
 }
 
-// on reports whether the sub-collector named name is enabled.
-func (e *Enabled) on(name string) bool {
-	on := e.flags[name]
-	return on != nil && *on
-}
-
-// GuestAgentOn reports whether the guest-agent sub-collector is enabled:
-// it alone needs agents of its own (WithGuestAgents).
-func (e *Enabled) GuestAgentOn() bool { return e.on(guestAgentName) }
-
-func (e *Enabled) list() []subCollector {
-	var out []subCollector
-	for _, c := range subCollectors {
-		if *e.flags[c.name] {
+func (f *Flags) enabled() []factory {
+	var out []factory
+	for _, c := range factories {
+		if *f.on[c.name] {
 			out = append(out, c)
 		}
 	}
@@ -124,9 +151,9 @@ func (e *Enabled) list() []subCollector {
 // StatsGroups is the union of the bulk stats groups the enabled
 // sub-collectors read; the history sampler reads the same groups, so one
 // reading can serve both.
-func (e *Enabled) StatsGroups() libvirt.DomainStatsTypes {
+func (f *Flags) StatsGroups() libvirt.DomainStatsTypes {
 	groups := libvirt.DomainStatsState
-	for _, c := range e.list() {
+	for _, c := range f.enabled() {
 		groups |= c.groups
 	}
 	return groups
@@ -135,28 +162,54 @@ func (e *Enabled) StatsGroups() libvirt.DomainStatsTypes {
 // Collector is the libvirt collector. WithContext gives the per-scrape
 // prometheus.Collector.
 type Collector struct {
-	conn     *libvirtconn.Conn
-	reader   *domstats.Reader
-	enabled  []subCollector
-	specs    *specCache
-	version  versionCache
-	node     nodeCache
-	logger   *slog.Logger
-	failures failureLog
-	agents   guestAgents // for the guest-agent sub-collector
+	conn         *libvirtconn.Conn
+	reader       *domstats.Reader
+	enabled      []*enabled
+	defs         *domxml.Cache // nil if no enabled sub-collector reads definitions
+	logger       *slog.Logger
+	readFailures outage.Log // of the bulk reading
+}
+
+// enabled is a sub-collector that is on, and whether it is failing.
+type enabled struct {
+	name string
+	subCollector
+	failures outage.Log
 }
 
 // New builds the collector over a shared connection, reader and cache of
-// domain definitions.
-func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, enabled *Enabled, logger *slog.Logger) *Collector {
-	return &Collector{
-		conn:    conn,
-		reader:  reader,
-		enabled: enabled.list(),
-		specs:   newSpecCache(defs),
-		version: newVersionCache(),
-		logger:  logger,
+// domain definitions, with the sub-collectors flags turns on. It checks
+// the guest agent's flags, whether its sub-collector is on or not.
+func New(conn *libvirtconn.Conn, reader *domstats.Reader, defs *domxml.Cache, flags *Flags, logger *slog.Logger) (*Collector, error) {
+	if err := flags.guestAgent.check(); err != nil {
+		return nil, err
 	}
+	c := &Collector{conn: conn, reader: reader, logger: logger.With("component", "collector")}
+	d := deps{conn: conn, flags: flags, logger: c.logger, root: logger}
+	for _, f := range flags.enabled() {
+		sub, err := f.build(d)
+		if err != nil {
+			return nil, err
+		}
+		c.enabled = append(c.enabled, &enabled{name: f.name, subCollector: sub})
+		if f.needsDefinition {
+			c.defs = defs
+		}
+	}
+	return c, nil
+}
+
+// Run does the enabled sub-collectors' work between scrapes until ctx
+// ends: reading the versions, asking the guest agents. Without it the
+// version and guest-agent collectors export nothing.
+func (c *Collector) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, e := range c.enabled {
+		if b, ok := e.subCollector.(background); ok {
+			wg.Go(func() { b.run(ctx) })
+		}
+	}
+	wg.Wait()
 }
 
 // Every scrape exports these families, whichever sub-collectors are on:
@@ -195,75 +248,40 @@ func (sc *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	c, ctx := sc.c, sc.ctx
-	s := &scrape{c: c, ctx: ctx, conn: c.conn, ch: ch}
+	s := &scrape{ctx: ctx, conn: c.conn, ch: ch}
 	s.reading, s.readErr = c.reader.Read(ctx)
 	if s.readErr != nil {
-		c.failures.log(c.logger, "bulk stats reading failed", "", s.readErr)
+		c.readFailures.Failed(c.logger, "bulk stats reading failed", "bulk stats reading still failing", "err", s.readErr)
 	} else {
+		if c.readFailures.Ended() {
+			c.logger.Info("bulk stats reading works again")
+		}
 		domainsMetric.sendFloat(ch, float64(len(s.reading.Domains)))
 		readDurationMetric.sendFloat(ch, s.reading.Duration.Seconds())
-		if c.needSpecs() {
-			s.specs = c.specs.lookup(ctx, s.reading.Domains)
+		if c.defs != nil {
+			s.defs = lookupDefinitions(ctx, c.defs, s.reading.Domains)
 		}
 	}
 	upMetric.sendFloat(ch, boolFloat(c.conn.Connected()))
 
 	var wg sync.WaitGroup
 	for _, sub := range c.enabled {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			start := time.Now()
 			err := sub.update(s)
 			scrapeDurationMetric.sendFloat(ch, time.Since(start).Seconds(), sub.name)
 			scrapeSuccessMetric.sendFloat(ch, boolFloat(err == nil), sub.name)
-			if err != nil && err != s.readErr { // that one is logged above
-				c.failures.log(c.logger, "collector failed", sub.name, err)
+			switch {
+			case err == nil:
+				if sub.failures.Ended() {
+					c.logger.Info("collector works again", "collector", sub.name)
+				}
+			case err != s.readErr: // that one is logged above
+				sub.failures.Failed(c.logger, "collector failed", "collector still failing", "collector", sub.name, "err", err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-}
-
-// failureWarnEvery bounds the warnings of a failure that repeats on every
-// scrape: one a minute for each sub-collector (and the bulk reading), debug
-// lines in between.
-const failureWarnEvery = time.Minute
-
-type failureLog struct {
-	mu   sync.Mutex
-	last map[string]time.Time // of the last warning, by sub-collector
-}
-
-func (f *failureLog) log(logger *slog.Logger, msg, collector string, err error) {
-	now := time.Now()
-	f.mu.Lock()
-	warn := now.Sub(f.last[collector]) >= failureWarnEvery
-	if warn {
-		if f.last == nil {
-			f.last = map[string]time.Time{}
-		}
-		f.last[collector] = now
-	}
-	f.mu.Unlock()
-	level := slog.LevelDebug
-	if warn {
-		level = slog.LevelWarn
-	}
-	if collector == "" {
-		logger.Log(context.Background(), level, msg, "err", err)
-		return
-	}
-	logger.Log(context.Background(), level, msg, "collector", collector, "err", err)
-}
-
-func (c *Collector) needSpecs() bool {
-	for _, sub := range c.enabled {
-		if sub.needsSpec {
-			return true
-		}
-	}
-	return false
 }
 
 func boolFloat(b bool) float64 {

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/testbed"
+	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 // series is one scrape, by metric name and then by "label=value,..." key.
@@ -127,9 +129,17 @@ func num(t testing.TB, m map[string]string, field string) float64 {
 
 func newCollector(t testing.TB, uri string, names ...string) *Collector {
 	t.Helper()
-	conn := testbed.Conn(t, uri)
-	enabled := enableAll(names...)
-	return New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(t))
+	return newCollectorOn(t, testbed.Conn(t, uri), enableAll(names...), testbed.Logger(t))
+}
+
+// newCollectorOn is the collector of flags on conn, logging to logger.
+func newCollectorOn(t testing.TB, conn *libvirtconn.Conn, flags *Flags, logger *slog.Logger) *Collector {
+	t.Helper()
+	c, err := New(conn, domstats.NewReader(conn, flags.StatsGroups()), domxml.New(conn), flags, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestScrapeMatchesLibvirt(t *testing.T) {
@@ -283,8 +293,7 @@ func TestTestDriverNode(t *testing.T) {
 
 func TestUnreachableLibvirt(t *testing.T) {
 	conn := testbed.Running(t, "qemu:///system?socket=/nonexistent/sock", time.Second)
-	enabled := enableAll()
-	s := scrapeOnce(t, New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, testbed.Logger(t)))
+	s := scrapeOnce(t, newCollectorOn(t, conn, enableAll(), testbed.Logger(t)))
 	if got := s.must(t, "libvirt_up"); got != 0 {
 		t.Errorf("libvirt_up = %v, want 0", got)
 	}
@@ -360,16 +369,16 @@ func TestConcurrentReadersStayComplete(t *testing.T) {
 }
 
 // enableAll turns every sub-collector on (or, with names, just those).
-func enableAll(names ...string) *Enabled {
-	e := &Enabled{flags: map[string]*bool{}}
-	for _, c := range subCollectors {
+func enableAll(names ...string) *Flags {
+	f := Defaults()
+	for _, c := range factories {
 		on := len(names) == 0
 		for _, n := range names {
 			on = on || n == c.name
 		}
-		e.flags[c.name] = &on
+		f.on[c.name] = &on
 	}
-	return e
+	return f
 }
 
 // The versions are read in the background once a scrape asks for them,

@@ -7,11 +7,11 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:   dirtyRateFamilies.collector,
 		help:   "memory dirty rate, once measured with virsh domdirtyrate-calc",
 		groups: libvirt.DomainStatsDirtyrate,
-		update: updateDirtyRate,
+		build:  stateless(updateDirtyRate),
 	})
 }
 

@@ -4,16 +4,17 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 func init() {
-	register(subCollector{
-		name:      domainFamilies.collector,
-		help:      "domain info, state, CPU time (total, user, system), memory and vCPU count",
-		defaultOn: true,
-		groups:    libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon | libvirt.DomainStatsVCPU,
-		needsSpec: true,
-		update:    updateDomain,
+	registerCollector(factory{
+		name:            domainFamilies.collector,
+		help:            "domain info, state, CPU time (total, user, system), memory and vCPU count",
+		defaultOn:       true,
+		groups:          libvirt.DomainStatsState | libvirt.DomainStatsCPUTotal | libvirt.DomainStatsBalloon | libvirt.DomainStatsVCPU,
+		needsDefinition: true,
+		build:           stateless(updateDomain),
 	})
 }
 
@@ -63,10 +64,10 @@ func updateDomain(s *scrape) error {
 	}
 	for i := range doms {
 		d := &doms[i]
-		if sp := s.specs[d.UUID]; sp != nil {
-			s.ch <- sp.infoFor(d.Name, d.UUID).domain
+		if def := s.defs[d.UUID]; def != nil {
+			s.ch <- def.infoFor(d.Name, d.UUID).domain
 		} else { // definition unavailable: still tell name and uuid
-			domainInfo.sendFloat(s.ch, 1, d.Name, domstats.UUIDString(d.UUID), "", "", "")
+			domainInfo.sendFloat(s.ch, 1, d.Name, libvirtval.UUIDString(d.UUID), "", "", "")
 		}
 		if d.State.OK {
 			name, ok := stateNames[d.State.V]

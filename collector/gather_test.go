@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -94,24 +95,44 @@ func TestGatherReportsUndeclaredDescriptor(t *testing.T) {
 	}
 }
 
-// A failure that repeats on every scrape warns once a minute per
-// sub-collector, and logs at debug level in between.
-func TestFailuresWarnOnceAMinute(t *testing.T) {
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var f failureLog
-	f.log(logger, "collector failed", "pool", context.DeadlineExceeded)
-	f.log(logger, "collector failed", "pool", context.DeadlineExceeded)
-	f.log(logger, "collector failed", "job", context.DeadlineExceeded)
-	f.last["pool"] = f.last["pool"].Add(-failureWarnEvery)
-	f.log(logger, "collector failed", "pool", context.DeadlineExceeded)
-	var levels []string
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		i := strings.Index(l, "level=")
-		levels = append(levels, strings.Fields(l[i:])[0]+" "+strings.Fields(l[strings.Index(l, "collector="):])[0])
+// A failure that repeats on every scrape warns once, when it starts, and
+// logs at debug level while it lasts, per sub-collector and for the bulk
+// reading; a success ends it, so the next failure warns again.
+func TestFailuresWarnOncePerOutage(t *testing.T) {
+	conn := testbed.Running(t, "qemu:///system?socket=/nonexistent/sock", time.Second)
+	var buf testbed.SyncBuffer
+	c := newCollectorOn(t, conn, enableAll("domain"), slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var fail bool
+	c.enabled = []*enabled{{name: "pool", subCollector: updateFunc(func(*scrape) error {
+		if fail {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})}}
+	for _, fail = range []bool{true, true, false, true} {
+		if _, err := gatherFamilies(c.WithContext(context.Background())); err != nil {
+			t.Fatal(err)
+		}
 	}
-	want := []string{"level=WARN collector=pool", "level=DEBUG collector=pool", "level=WARN collector=job", "level=WARN collector=pool"}
-	if !slices.Equal(levels, want) {
-		t.Errorf("logged %q, want %q", levels, want)
+	var got []string
+	for l := range strings.Lines(buf.String()) {
+		if !strings.Contains(l, "component=collector") {
+			continue
+		}
+		level := strings.Fields(l[strings.Index(l, "level="):])[0]
+		what := "reading"
+		if i := strings.Index(l, "collector="); i >= 0 {
+			what = strings.Fields(l[i:])[0]
+		}
+		got = append(got, level+" "+what)
+	}
+	want := []string{
+		"level=WARN reading", "level=WARN collector=pool",
+		"level=DEBUG reading", "level=DEBUG collector=pool",
+		"level=DEBUG reading", "level=INFO collector=pool",
+		"level=DEBUG reading", "level=WARN collector=pool",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %q, want %q:\n%s", got, want, buf.String())
 	}
 }

@@ -48,9 +48,13 @@ func (c *cannedCollector) Describe(chan<- *prometheus.Desc) {}
 func (c *cannedCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	s.ch = ch
-	for _, sub := range subCollectors {
+	for _, f := range factories {
 		for _, name := range c.subs {
-			if sub.name == name {
+			if f.name == name {
+				sub, err := f.build(deps{})
+				if err != nil {
+					panic(err)
+				}
 				if err := sub.update(&s); err != nil {
 					panic(err)
 				}
@@ -170,14 +174,14 @@ func TestCannedGolden(t *testing.T) {
 	if err := def.Unmarshal(novaXML); err != nil {
 		t.Fatal(err)
 	}
-	sp := specOf(&def)
+	oneDef := newDefinition(&def)
 	one := domstats.Decode(record("instance-0001", 1, 7, guestWithEverything))
 	off := domstats.Decode(record("stopped", 2, -1, "state.state=5\nstate.reason=2"))
 	c := &cannedCollector{
 		s: scrape{
 			ctx:     context.Background(),
 			reading: &domstats.Reading{Domains: []domstats.Domain{one, off}},
-			specs:   map[libvirt.UUID]*spec{one.UUID: sp},
+			defs:    map[libvirt.UUID]*definition{one.UUID: oneDef},
 		},
 		subs: []string{"domain", "memory", "vcpu", "block", "interface", "perf", "iothread", "dirtyrate", "kvm", "openstack"},
 	}

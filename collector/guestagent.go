@@ -1,23 +1,30 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/guestagent"
+	"github.com/vadvisor/vadvisor/internal/durationflag"
+	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 // guestAgentName is the sub-collector's name, and so its flag's.
 const guestAgentName = "guest-agent"
 
 func init() {
-	register(subCollector{
-		name:   guestAgentName,
-		help:   "what each guest's agent reports: filesystems, OS, host name, users (a read-write connection of its own, refreshed in the background; see --collector.guest-agent.*)",
-		update: updateGuestAgent,
+	registerCollector(factory{
+		name:  guestAgentName,
+		help:  "what each guest's agent reports: filesystems, OS, host name, users (a read-write connection of its own, refreshed in the background; see --collector.guest-agent.*)",
+		build: newGuestAgentCollector,
 	})
 }
 
@@ -49,23 +56,70 @@ var (
 		from(domstats.Count, guestFilesystem(libvirt.DomainGuestInfoFsSuffixUsedBytes))
 )
 
+// guestAgentFlags are the sub-collector's own flags, checked whether it
+// is on or not.
+type guestAgentFlags struct {
+	uri               *string
+	interval, timeout *time.Duration
+}
+
+func addGuestAgentFlags(app *kingpin.Application) guestAgentFlags {
+	return guestAgentFlags{
+		uri:      app.Flag("collector.guest-agent.libvirt-uri", "libvirt URI of the guest-agent collector's own connection, which must be read-write: libvirt answers guest-agent calls on no other. A local URI without socket= uses the read-only socket, so the default names the read-write one.").Default("qemu:///system?socket=" + libvirtconn.ReadWriteSocket).String(),
+		interval: durationflag.Add(app, "collector.guest-agent.interval", "How often the guest-agent collector asks every running guest's agent, in the background; a scrape reads the last answers.", "60s"),
+		timeout:  durationflag.Add(app, "collector.guest-agent.timeout", "Upper bound of one call to a guest's agent.", "10s"),
+	}
+}
+
+// check checks the flags, whether the sub-collector is on or not.
+func (f guestAgentFlags) check() error {
+	if _, _, err := libvirtconn.ParseURI(*f.uri); err != nil {
+		return fmt.Errorf("--collector.guest-agent.libvirt-uri: %w", err)
+	}
+	return guestagent.CheckFlags(*f.interval, *f.timeout)
+}
+
 // guestAgents is what the sub-collector reads: *guestagent.Agents.
 type guestAgents interface {
 	Results() (map[libvirt.UUID]guestagent.Info, error)
+	Run(ctx context.Context)
 }
 
-// WithGuestAgents gives the guest-agent sub-collector the agents it
-// reads; without them it fails.
-func (c *Collector) WithGuestAgents(a *guestagent.Agents) { c.agents = a }
+// guestAgentCollector exports what the agents answered at their last
+// refresh, which it runs in the background over a connection of its own.
+type guestAgentCollector struct {
+	agents guestAgents
+	conn   *libvirtconn.Conn // the agents'
+}
 
-// updateGuestAgent exports the last refresh's answers for the domains of
-// this scrape's reading that run: a domain stopped since is left out, one
-// started since waits for the next refresh.
-func updateGuestAgent(s *scrape) error {
-	if s.c.agents == nil {
-		return errors.New("no guest agents to read")
+// newGuestAgentCollector gives the agents a connection of their own, to
+// the domains the collector's connection watches.
+func newGuestAgentCollector(d deps) (subCollector, error) {
+	f := d.flags.guestAgent
+	conn, err := d.conn.Sibling(*f.uri, d.root.With("component", "libvirt-guest-agent"))
+	if err != nil {
+		return nil, err
 	}
-	results, refreshErr := s.c.agents.Results()
+	agents, err := guestagent.New(conn, *f.interval, *f.timeout, d.root.With("component", "guest-agent"))
+	if err != nil {
+		return nil, err
+	}
+	return &guestAgentCollector{agents: agents, conn: conn}, nil
+}
+
+// run asks the agents, every interval, until ctx ends.
+func (g *guestAgentCollector) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { g.conn.Run(ctx) })
+	g.agents.Run(ctx)
+	wg.Wait()
+}
+
+// update exports the last refresh's answers for the domains of this
+// scrape's reading that run: a domain stopped since is left out, one
+// started since waits for the next refresh.
+func (g *guestAgentCollector) update(s *scrape) error {
+	results, refreshErr := g.agents.Results()
 	if errors.Is(refreshErr, guestagent.ErrNotYet) {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/guestagent"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // cannedAgents are the results of a refresh that never happened.
@@ -18,6 +20,7 @@ type cannedAgents struct {
 }
 
 func (a cannedAgents) Results() (map[libvirt.UUID]guestagent.Info, error) { return a.results, a.err }
+func (a cannedAgents) Run(context.Context)                                {}
 
 // scrapeAgents runs the guest-agent sub-collector over a reading of three
 // domains (a1 and a2 running, off shut off) and the given agents.
@@ -29,7 +32,7 @@ func scrapeAgents(t *testing.T, agents guestAgents) (series, error) {
 		domstats.Decode(record("off", 3, -1, "state.state=5")),
 	}}
 	var updateErr error
-	c := &agentCollector{s: scrape{c: &Collector{agents: agents}, reading: reading}, err: &updateErr}
+	c := &agentCollector{sub: &guestAgentCollector{agents: agents}, s: scrape{reading: reading}, err: &updateErr}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	families, err := reg.Gather()
@@ -40,6 +43,7 @@ func scrapeAgents(t *testing.T, agents guestAgents) (series, error) {
 }
 
 type agentCollector struct {
+	sub *guestAgentCollector
 	s   scrape
 	err *error
 }
@@ -48,7 +52,7 @@ func (c *agentCollector) Describe(chan<- *prometheus.Desc) {}
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	s.ch = ch
-	*c.err = updateGuestAgent(&s)
+	*c.err = c.sub.update(&s)
 }
 
 func uuidOf(b byte) libvirt.UUID {
@@ -60,11 +64,11 @@ func uuidOf(b byte) libvirt.UUID {
 func TestGuestAgentSeries(t *testing.T) {
 	fs := func(mount, dev string, size uint64) guestagent.Filesystem {
 		return guestagent.Filesystem{Mountpoint: mount, Device: dev, Type: "ext4",
-			Size: domstats.Value{V: size, OK: true}, Used: domstats.Value{V: size / 4, OK: true}}
+			Size: libvirtval.Value{V: size, OK: true}, Used: libvirtval.Value{V: size / 4, OK: true}}
 	}
 	agents := cannedAgents{results: map[libvirt.UUID]guestagent.Info{
 		uuidOf(1): {Name: "a1", UUID: uuidOf(1), OSID: "debian", OSVersionID: "12", KernelRelease: "6.1.0", Hostname: "h1",
-			Users: domstats.Value{V: 2, OK: true},
+			Users: libvirtval.Value{V: 2, OK: true},
 			// The same mount twice (an overmount) must not fail the scrape.
 			Filesystems: []guestagent.Filesystem{fs("/", "vda1", 4096), fs("/boot", "vda2", 1024), fs("/", "vda1", 8192)}},
 		uuidOf(2): {Name: "a2", UUID: uuidOf(2), Err: errors.New("agent not responding")},

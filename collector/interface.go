@@ -7,43 +7,43 @@ import (
 )
 
 func init() {
-	register(subCollector{
-		name:      ifaceFamilies.collector,
-		help:      "per-interface network counters and interface facts",
-		defaultOn: true,
-		groups:    libvirt.DomainStatsInterface,
-		needsSpec: true,
-		update:    updateInterface,
+	registerCollector(factory{
+		name:            netFamilies.collector,
+		help:            "per-interface network counters and interface facts",
+		defaultOn:       true,
+		groups:          libvirt.DomainStatsInterface,
+		needsDefinition: true,
+		build:           stateless(updateNet),
 	})
 }
 
-// ifaceFamilies are this file's: libvirt_domain_interface_stats_*.
-var ifaceFamilies = group{namespace: namespace, subsystem: "domain_interface_stats", collector: "interface"}
+// netFamilies are this file's: libvirt_domain_interface_stats_*.
+var netFamilies = group{namespace: namespace, subsystem: "domain_interface_stats", collector: "interface"}
 
 var (
-	ifaceInfo = ifaceFamilies.gauge("info", "Facts about a network interface from the domain definition.",
+	netInfo = netFamilies.gauge("info", "Facts about a network interface from the domain definition.",
 		"domain", "target_device", "interface_type", "source_bridge", "mac_address", "model_type", "mtu_size").
 		from(domstats.Count, "<interface>")
-	ifaceStats = fieldMetrics(ifaceFamilies, "net.<n>.", domstats.NetFields, "domain", "target_device")
+	netStats = fieldMetrics(netFamilies, "net.<n>.", domstats.NetFields, "domain", "target_device")
 )
 
-func updateInterface(s *scrape) error {
+func updateNet(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
-		if sp := s.specs[d.UUID]; sp != nil {
-			for _, m := range sp.infoFor(d.Name, d.UUID).ifaces {
+		if def := s.defs[d.UUID]; def != nil {
+			for _, m := range def.infoFor(d.Name, d.UUID).nets {
 				s.ch <- m
 			}
 		}
 		seen := map[string]bool{}
 		for i := range d.Nets {
-			nic := &d.Nets[i]
+			n := &d.Nets[i]
 			// An interface with no host device (e.g. user networking or
 			// SR-IOV passthrough) has no name to label it by.
-			if nic.Name == "" || seen[nic.Name] {
+			if n.Name == "" || seen[n.Name] {
 				continue
 			}
-			seen[nic.Name] = true
-			sendFields(s.ch, ifaceStats, nic, d.Name, nic.Name)
+			seen[n.Name] = true
+			sendFields(s.ch, netStats, n, d.Name, n.Name)
 		}
 	})
 }

@@ -9,13 +9,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name: iothreadFamilies.collector,
 		// Off by default: it costs libvirtd a monitor call per running
 		// domain (about 7% of a scrape), and few domains define IOThreads.
 		help:   "IOThread polling settings of domains that define IOThreads",
 		groups: libvirt.DomainStatsIothread,
-		update: updateIOThread,
+		build:  stateless(updateIOThread),
 	})
 }
 

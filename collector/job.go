@@ -7,14 +7,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 func init() {
-	register(subCollector{
-		name:   jobFamilies.collector,
-		help:   "progress of domain jobs such as migrations and dumps (one call per running domain)",
-		update: updateJob,
+	registerCollector(factory{
+		name:  jobFamilies.collector,
+		help:  "progress of domain jobs such as migrations and dumps (one call per running domain)",
+		build: stateless(updateJob),
 	})
 }
 
@@ -85,9 +86,9 @@ func sendJob(ch chan<- prometheus.Metric, domain string, typ int32, params []lib
 	if typ == int32(libvirt.DomainJobNone) {
 		return
 	}
-	jobTimeElapsed.send(ch, domstats.Param(params, libvirt.DomainJobTimeElapsed), domain)
-	jobTimeRemaining.send(ch, domstats.Param(params, libvirt.DomainJobTimeRemaining), domain)
+	jobTimeElapsed.send(ch, libvirtval.Param(params, libvirt.DomainJobTimeElapsed), domain)
+	jobTimeRemaining.send(ch, libvirtval.Param(params, libvirt.DomainJobTimeRemaining), domain)
 	for _, field := range sortedKeys(jobByteFields) {
-		jobBytes[field].send(ch, domstats.Param(params, field), domain)
+		jobBytes[field].send(ch, libvirtval.Param(params, field), domain)
 	}
 }

@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name: kvmFamilies.collector,
 		// Off by default: the vm group makes libvirtd query each running
 		// domain's QEMU for its statistics, and only KVM guests have any.
 		help:   "KVM's own statistics of each VM (libvirt's vm group)",
 		groups: libvirt.DomainStatsVm,
-		update: updateKVM,
+		build:  stateless(updateKVM),
 	})
 }
 

@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
-		name:      memFamilies.collector,
-		help:      "balloon and guest memory statistics (guest figures need a balloon driver in the guest)",
-		defaultOn: true,
-		needsSpec: true,
-		groups:    libvirt.DomainStatsBalloon,
-		update:    updateMemory,
+	registerCollector(factory{
+		name:            memFamilies.collector,
+		help:            "balloon and guest memory statistics (guest figures need a balloon driver in the guest)",
+		defaultOn:       true,
+		needsDefinition: true,
+		groups:          libvirt.DomainStatsBalloon,
+		build:           stateless(updateMemory),
 	})
 }
 
@@ -33,8 +33,8 @@ var (
 func updateMemory(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
 		b, n := &d.Balloon, d.Name
-		if sp := s.specs[d.UUID]; sp != nil {
-			memPeriod.sendFloat(s.ch, float64(sp.statsPeriod), n)
+		if def := s.defs[d.UUID]; def != nil {
+			memPeriod.sendFloat(s.ch, float64(def.statsPeriod), n)
 		}
 		for _, m := range memStats {
 			if m.at(d) == &b.LastUpdate && b.LastUpdate.V == 0 {

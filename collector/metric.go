@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // metric is one family: its descriptor, its value type, and how many of
@@ -84,7 +85,7 @@ func (m metric) from(unit domstats.Unit, sources ...string) metric {
 }
 
 // send exports v in base units, but only if libvirt returned it.
-func (m metric) send(ch chan<- prometheus.Metric, v domstats.Value, labels ...string) {
+func (m metric) send(ch chan<- prometheus.Metric, v libvirtval.Value, labels ...string) {
 	if v.OK {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, float64(v.V)/m.perUnit, labels...)
 	}
@@ -100,7 +101,7 @@ func (m metric) sendFloat(ch chan<- prometheus.Metric, v float64, labels ...stri
 // with a metric name).
 type fieldMetric[T any] struct {
 	metric
-	at func(*T) *domstats.Value
+	at func(*T) *libvirtval.Value
 }
 
 // fieldMetrics declares a family in g for each field of fs with a metric

@@ -46,7 +46,7 @@ func TestFamiliesDeclareTheirCollector(t *testing.T) {
 	reading := scrape{
 		ctx:     context.Background(),
 		reading: &domstats.Reading{Domains: []domstats.Domain{one}},
-		specs:   map[libvirt.UUID]*spec{one.UUID: specOf(&def)},
+		defs:    map[libvirt.UUID]*definition{one.UUID: newDefinition(&def)},
 	}
 	job := record("x", 0, 1, "time_elapsed=1\ndata_total=1")
 	for name, c := range map[string]prometheus.Collector{

@@ -12,18 +12,21 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name: nodeFamilies.collector,
 		// On by default: two small calls per scrape (measured in
 		// docs/benchmarks.md); the host's size and layout are read every
 		// few minutes.
 		help:      "host capacity: CPUs, memory, free memory and huge pages per NUMA node",
 		defaultOn: true,
-		update:    updateNode,
+		build: func(d deps) (subCollector, error) {
+			return &nodeCollector{logger: d.logger}, nil
+		},
 	})
 }
 
@@ -67,21 +70,24 @@ type nodeLayout struct {
 // again.
 const nodeLayoutMaxAge = 10 * time.Minute
 
-type nodeCache struct {
-	mu     sync.Mutex
-	conn   uint64    // connection the layout was read on
-	read   time.Time // when
-	layout *nodeLayout
+// nodeCollector keeps the host's layout between scrapes.
+type nodeCollector struct {
+	logger *slog.Logger
+
+	mu         sync.Mutex // held while the layout is read
+	connection uint64     // the layout was read on
+	read       time.Time  // when
+	layout     *nodeLayout
 }
 
-func updateNode(s *scrape) error {
+func (nc *nodeCollector) update(s *scrape) error {
 	connection := s.conn.Connects()
-	layout, err := s.c.node.get(s, connection)
+	layout, err := nc.get(s, connection)
 	if err != nil {
 		return err
 	}
 	nodeCPUs.sendFloat(s.ch, float64(layout.cpus))
-	nodeMemory.send(s.ch, domstats.Value{V: layout.memoryKiB, OK: true})
+	nodeMemory.send(s.ch, libvirtval.Value{V: layout.memoryKiB, OK: true})
 	refused := func(call string, err error) bool {
 		var lerr libvirt.Error
 		if !errors.As(err, &lerr) {
@@ -90,7 +96,7 @@ func updateNode(s *scrape) error {
 		// libvirt answered, and said no: a driver without the call
 		// (through libvirtd, the test driver fails NodeGetFreePages
 		// without saying why).
-		s.c.node.refuse(s.c.logger, connection, call, err)
+		nc.refuse(connection, call, err)
 		return true
 	}
 	if layout.cellsFree && len(layout.cells) > 0 {
@@ -161,18 +167,18 @@ func checkedCall(s *scrape, start, n, per int, call func(l *libvirt.Libvirt, sta
 // not yet, or too long ago. If reading it again fails, the layout read on
 // the same connection still holds: it is used, and the read tried again
 // a minute later.
-func (nc *nodeCache) get(s *scrape, current uint64) (nodeLayout, error) {
+func (nc *nodeCollector) get(s *scrape, current uint64) (nodeLayout, error) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
-	if nc.layout != nil && nc.conn == current && time.Since(nc.read) < nodeLayoutMaxAge {
+	if nc.layout != nil && nc.connection == current && time.Since(nc.read) < nodeLayoutMaxAge {
 		return *nc.layout, nil
 	}
 	layout, err := readLayout(s)
 	switch {
 	case err == nil:
-		nc.layout, nc.conn, nc.read = layout, current, time.Now()
+		nc.layout, nc.connection, nc.read = layout, current, time.Now()
 		return *layout, nil
-	case nc.layout != nil && nc.conn == current:
+	case nc.layout != nil && nc.connection == current:
 		nc.read = time.Now().Add(time.Minute - nodeLayoutMaxAge)
 		return *nc.layout, nil
 	default:
@@ -246,10 +252,10 @@ func pageKiB(p libvirtxml.CapsHostCPUPageSize) (uint32, bool) {
 
 // refuse remembers that libvirt refused a call on the layout read on a
 // connection, and says so once.
-func (nc *nodeCache) refuse(logger *slog.Logger, connection uint64, call string, err error) {
+func (nc *nodeCollector) refuse(connection uint64, call string, err error) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
-	if nc.conn != connection || nc.layout == nil {
+	if nc.connection != connection || nc.layout == nil {
 		return // a new connection: it gets to try
 	}
 	flag := &nc.layout.cellsFree
@@ -260,5 +266,5 @@ func (nc *nodeCache) refuse(logger *slog.Logger, connection uint64, call string,
 		return // another scrape found it first
 	}
 	*flag = false
-	logger.Info("libvirt refused a host call; its figures are left out until the host's layout is read again (every 10 minutes, and on a new connection)", "call", call, "err", err)
+	nc.logger.Info("libvirt refused a host call; its figures are left out until the host's layout is read again (every 10 minutes, and on a new connection)", "call", call, "err", err)
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vadvisor/vadvisor/domstats"
-	"github.com/vadvisor/vadvisor/domxml"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
@@ -62,13 +60,11 @@ func virshNumber(t *testing.T, out, pattern string) float64 {
 	return v
 }
 
-// nodeCollector is a collector of the node sub-collector alone on uri,
+// nodeOnly is a collector of the node sub-collector alone on uri,
 // logging to the returned buffer.
-func nodeCollector(t *testing.T, uri string) (*Collector, *testbed.SyncBuffer) {
-	conn := testbed.Conn(t, uri)
+func nodeOnly(t *testing.T, uri string) (*Collector, *testbed.SyncBuffer) {
 	log := &testbed.SyncBuffer{}
-	enabled := enableAll("node")
-	return New(conn, domstats.NewReader(conn, enabled.StatsGroups()), domxml.New(conn), enabled, slog.New(slog.NewTextHandler(log, nil))), log
+	return newCollectorOn(t, testbed.Conn(t, uri), enableAll("node"), slog.New(slog.NewTextHandler(log, nil))), log
 }
 
 // Through libvirtd the test driver fails NodeGetFreePages on every call
@@ -76,7 +72,7 @@ func nodeCollector(t *testing.T, uri string) (*Collector, *testbed.SyncBuffer) {
 // collector leaves huge pages out, says so once per reading of the host's
 // layout, not on every scrape, and keeps exporting the rest.
 func TestNodeOnTestDriver(t *testing.T) {
-	c, log := nodeCollector(t, "test+unix:///default")
+	c, log := nodeOnly(t, "test+unix:///default")
 	for range 3 {
 		s := scrapeOnce(t, c)
 		if got := s.must(t, "vadvisor_scrape_collector_success", "collector=node"); got != 1 {
@@ -99,9 +95,10 @@ func TestNodeOnTestDriver(t *testing.T) {
 	}
 	// The host's layout is read again once it is old, and what libvirt
 	// refused is asked again, once.
-	c.node.mu.Lock()
-	c.node.layout.cpus, c.node.read = 1, time.Now().Add(-nodeLayoutMaxAge)
-	c.node.mu.Unlock()
+	node := c.enabled[0].subCollector.(*nodeCollector)
+	node.mu.Lock()
+	node.layout.cpus, node.read = 1, time.Now().Add(-nodeLayoutMaxAge)
+	node.mu.Unlock()
 	if got := scrapeOnce(t, c).must(t, "libvirt_node_cpus"); got != 16 {
 		t.Errorf("libvirt_node_cpus = %v after the layout aged, want it read again: 16", got)
 	}
@@ -114,7 +111,7 @@ func TestNodeOnTestDriver(t *testing.T) {
 // A test driver node file lists no NUMA cell: there are CPUs and memory,
 // and nothing per cell to ask about.
 func TestNodeWithoutNUMACells(t *testing.T) {
-	c, log := nodeCollector(t, testbed.TestNode(t, "tnode", 1))
+	c, log := nodeOnly(t, testbed.TestNode(t, "tnode", 1))
 	for range 2 {
 		s := scrapeOnce(t, c)
 		if got := s.must(t, "vadvisor_scrape_collector_success", "collector=node"); got != 1 {

@@ -3,12 +3,12 @@ package collector
 import "github.com/vadvisor/vadvisor/domstats"
 
 func init() {
-	register(subCollector{
-		name:      openstackFamilies.collector,
-		help:      "OpenStack Nova instance metadata (name, flavor, project, user) from the domain XML",
-		defaultOn: true,
-		needsSpec: true,
-		update:    updateOpenStack,
+	registerCollector(factory{
+		name:            openstackFamilies.collector,
+		help:            "OpenStack Nova instance metadata (name, flavor, project, user) from the domain XML",
+		defaultOn:       true,
+		needsDefinition: true,
+		build:           stateless(updateOpenStack),
 	})
 }
 
@@ -26,8 +26,8 @@ func updateOpenStack(s *scrape) error {
 	}
 	for i := range doms {
 		d := &doms[i]
-		if sp := s.specs[d.UUID]; sp != nil {
-			if m := sp.infoFor(d.Name, d.UUID).openstack; m != nil {
+		if def := s.defs[d.UUID]; def != nil {
+			if m := def.infoFor(d.Name, d.UUID).openstack; m != nil {
 				s.ch <- m
 			}
 		}

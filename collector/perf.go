@@ -4,14 +4,15 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:   perfFamilies.collector,
 		help:   "perf event counters of domains that have perf events enabled in their definition",
 		groups: libvirt.DomainStatsPerf,
-		update: updatePerf,
+		build:  stateless(updatePerf),
 	})
 }
 
@@ -33,7 +34,7 @@ var (
 func updatePerf(s *scrape) error {
 	return activeDomains(s, func(d *domstats.Domain) {
 		for _, p := range d.Perf {
-			v := domstats.Value{V: p.Value, OK: true}
+			v := libvirtval.Value{V: p.Value, OK: true}
 			switch p.Event {
 			case "cmt":
 				perfCacheOccupancy.send(s.ch, v, d.Name)

@@ -8,10 +8,10 @@ import (
 )
 
 func init() {
-	register(subCollector{
-		name:   poolFamilies.collector,
-		help:   "storage pool state and sizes",
-		update: updatePool,
+	registerCollector(factory{
+		name:  poolFamilies.collector,
+		help:  "storage pool state and sizes",
+		build: stateless(updatePool),
 	})
 }
 

@@ -9,12 +9,12 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      vcpuFamilies.collector,
 		help:      "per-vCPU state, time, wait and delay (steal)",
 		defaultOn: true,
 		groups:    libvirt.DomainStatsVCPU,
-		update:    updateVCPU,
+		build:     stateless(updateVCPU),
 	})
 }
 

@@ -13,11 +13,13 @@ import (
 )
 
 func init() {
-	register(subCollector{
+	registerCollector(factory{
 		name:      versionFamilies.collector,
 		help:      "libvirt and hypervisor versions",
 		defaultOn: true,
-		update:    updateVersion,
+		build: func(d deps) (subCollector, error) {
+			return &versionCollector{conn: d.conn, wanted: make(chan uint64, 1)}, nil
+		},
 	})
 }
 
@@ -34,26 +36,23 @@ const versionTimeout = 30 * time.Second
 
 type versions struct{ hvType, hv, lib string }
 
-// versionCache holds the versions read on a connection. A scrape that
-// finds them missing or read on an earlier connection asks Collector.Run
-// to read them, and goes on without waiting.
-type versionCache struct {
-	mu     sync.Mutex
-	conn   uint64 // connection the versions were read on
-	v      *versions
-	wanted chan uint64 // a connection whose versions a scrape asked for
+// versionCollector holds the versions read on a connection. A scrape that
+// finds them missing or read on an earlier connection asks run to read
+// them, and goes on without waiting.
+type versionCollector struct {
+	conn *libvirtconn.Conn
+
+	mu         sync.Mutex
+	connection uint64 // the versions were read on
+	v          *versions
+	wanted     chan uint64 // a connection whose versions a scrape asked for
 }
 
-func newVersionCache() versionCache {
-	return versionCache{wanted: make(chan uint64, 1)}
-}
-
-func updateVersion(s *scrape) error {
-	vc := &s.c.version
+func (vc *versionCollector) update(s *scrape) error {
 	current := s.conn.Connects()
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
-	if vc.conn != current {
+	if vc.connection != current {
 		select {
 		case vc.wanted <- current:
 		default: // already asked for
@@ -66,27 +65,26 @@ func updateVersion(s *scrape) error {
 	return nil
 }
 
-// Run reads the versions the scrapes ask for until ctx ends; without it
-// the version collector exports nothing.
-func (c *Collector) Run(ctx context.Context) {
+// run reads the versions the scrapes ask for until ctx ends.
+func (vc *versionCollector) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case connection := <-c.version.wanted:
-			c.version.fetch(ctx, c.conn, connection)
+		case connection := <-vc.wanted:
+			vc.fetch(ctx, connection)
 		}
 	}
 }
 
-func (vc *versionCache) fetch(ctx context.Context, conn *libvirtconn.Conn, connection uint64) {
+func (vc *versionCollector) fetch(ctx context.Context, connection uint64) {
 	vc.mu.Lock()
-	done := vc.conn == connection
+	done := vc.connection == connection
 	vc.mu.Unlock()
 	if done {
 		return // asked again while being read
 	}
-	v, err := libvirtconn.DoWithin(ctx, conn, versionTimeout, func(l *libvirt.Libvirt) (versions, error) {
+	v, err := libvirtconn.DoWithin(ctx, vc.conn, versionTimeout, func(l *libvirt.Libvirt) (versions, error) {
 		hvType, err := l.ConnectGetType()
 		if err != nil {
 			return versions{}, err
@@ -101,7 +99,7 @@ func (vc *versionCache) fetch(ctx context.Context, conn *libvirtconn.Conn, conne
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	if err == nil {
-		vc.v, vc.conn = &v, connection
+		vc.v, vc.connection = &v, connection
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
 
@@ -144,7 +145,7 @@ func (r *Reader) domainCPU(ctx context.Context, d *Domain, each libvirt.DomainSt
 		if err != nil {
 			return err
 		}
-		d.CPUTime, d.CPUUser, d.CPUSystem = Param(params, "cpu_time"), Param(params, "user_time"), Param(params, "system_time")
+		d.CPUTime, d.CPUUser, d.CPUSystem = libvirtval.Param(params, "cpu_time"), libvirtval.Param(params, "user_time"), libvirtval.Param(params, "system_time")
 	}
 	if each&libvirt.DomainStatsVCPU == 0 {
 		return nil
@@ -161,9 +162,9 @@ func (r *Reader) domainCPU(ctx context.Context, d *Domain, each libvirt.DomainSt
 		if int(v.Number) != len(d.VCPUs) {
 			continue // numbered as vcpu.N is: in order, from 0
 		}
-		c := VCPU{Time: Value{v.CPUTime, true}}
+		c := VCPU{Time: libvirtval.Value{V: v.CPUTime, OK: true}}
 		if v.State >= 0 {
-			c.State = Value{uint64(v.State), true}
+			c.State = libvirtval.Value{V: uint64(v.State), OK: true}
 		}
 		d.VCPUs = append(d.VCPUs, c)
 	}

@@ -4,7 +4,7 @@
 package domstats
 
 import (
-	"math"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"strconv"
 	"strings"
 
@@ -41,7 +41,7 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 			switch {
 			case n == nil:
 			case key == "name":
-				n.Name = Text(p.Value)
+				n.Name = libvirtval.Text(p.Value)
 			default:
 				set(netKeys.byKey(n, key, &next.net), p.Value)
 			}
@@ -50,14 +50,14 @@ func Decode(rec libvirt.DomainStatsRecord) Domain {
 			switch {
 			case b == nil:
 			case key == "name":
-				b.Name = Text(p.Value)
+				b.Name = libvirtval.Text(p.Value)
 			case key == "path":
-				b.Path = Text(p.Value)
+				b.Path = libvirtval.Text(p.Value)
 			default:
 				set(blockKeys.byKey(b, key, &next.block), p.Value)
 			}
 		case "perf":
-			if v := Number(p.Value); v.OK && rest != "" {
+			if v := libvirtval.Number(p.Value); v.OK && rest != "" {
 				d.Perf = append(d.Perf, Perf{Event: rest, Value: v.V})
 			}
 		case "iothread":
@@ -98,7 +98,7 @@ func kvmStat(rest string, v libvirt.TypedParamValue) (KVMStat, bool) {
 		return KVMStat{}, false
 	}
 	kind, ok := kvmKinds[rest[i+1:]]
-	n := Number(v)
+	n := libvirtval.Number(v)
 	if !ok || !n.OK {
 		return KVMStat{}, false
 	}
@@ -163,9 +163,9 @@ func (d *Domain) partial() bool {
 }
 
 // set stores a numeric parameter in dst, the field it names, if any.
-func set(dst *Value, v libvirt.TypedParamValue) {
+func set(dst *libvirtval.Value, v libvirt.TypedParamValue) {
 	if dst != nil {
-		*dst = Number(v)
+		*dst = libvirtval.Number(v)
 	}
 }
 
@@ -188,7 +188,7 @@ func indexed(rest string) (int, string, bool) {
 func device[T any](devs *[]T, rest, count string, v libvirt.TypedParamValue) (*T, string) {
 	i, key, ok := indexed(rest)
 	if !ok {
-		if n := Number(v); rest == count && *devs == nil && n.OK && n.V > 0 {
+		if n := libvirtval.Number(v); rest == count && *devs == nil && n.OK && n.V > 0 {
 			*devs = make([]T, 0, min(n.V, maxIndex))
 		}
 		return nil, rest
@@ -216,45 +216,4 @@ func iothread(d *Domain, id uint64) *IOThread {
 	}
 	d.IOThreads = append(d.IOThreads, IOThread{ID: id})
 	return &d.IOThreads[len(d.IOThreads)-1]
-}
-
-// Number converts libvirt's numeric typed values; negative and non-numeric
-// values count as absent, as no statistic here can be negative.
-func Number(v libvirt.TypedParamValue) Value {
-	switch x := v.I.(type) {
-	case int32:
-		if x >= 0 {
-			return Value{uint64(x), true}
-		}
-	case uint32:
-		return Value{uint64(x), true}
-	case int64:
-		if x >= 0 {
-			return Value{uint64(x), true}
-		}
-	case uint64:
-		return Value{x, true}
-	case float64:
-		if x >= 0 && x <= math.MaxUint64 {
-			return Value{uint64(x), true}
-		}
-	}
-	return Value{}
-}
-
-// Text is a typed value's string, or "" for another type.
-func Text(v libvirt.TypedParamValue) string {
-	s, _ := v.I.(string)
-	return s
-}
-
-// Param finds a numeric typed parameter by name, for the calls other than
-// the bulk one that answer in typed parameters (job stats).
-func Param(params []libvirt.TypedParam, field string) Value {
-	for _, p := range params {
-		if p.Field == field {
-			return Number(p.Value)
-		}
-	}
-	return Value{}
 }

@@ -2,6 +2,7 @@ package domstats
 
 import (
 	"encoding/binary"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"math"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func FuzzDecode(f *testing.F) {
 		for _, p := range rec.Params {
 			switch p.Value.I.(type) {
 			case string, bool:
-				if got := Param(rec.Params, p.Field); got.OK && p.Field != "" && firstWith(rec.Params, p.Field) == p {
+				if got := libvirtval.Param(rec.Params, p.Field); got.OK && p.Field != "" && firstWith(rec.Params, p.Field) == p {
 					t.Fatalf("%s of type %T read as the number %d", p.Field, p.Value.I, got.V)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
 
@@ -44,7 +45,7 @@ func TestSplitReadingMatchesOneCall(t *testing.T) {
 	shape := func(rd *domstats.Reading) []string {
 		var out []string
 		for _, d := range rd.Domains {
-			line := fmt.Sprintf("%s %s state=%d vcpus=%d incomplete=%v", d.Name, domstats.UUIDString(d.UUID), d.State.V, len(d.VCPUs), d.Incomplete)
+			line := fmt.Sprintf("%s %s state=%d vcpus=%d incomplete=%v", d.Name, libvirtval.UUIDString(d.UUID), d.State.V, len(d.VCPUs), d.Incomplete)
 			for _, b := range d.Blocks {
 				line += " " + b.Name
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -38,7 +39,7 @@ func TestSampleReadingMatchesFullReading(t *testing.T) {
 	// The guests' counters can only have grown, by at most their vCPUs
 	// times the wall time between the readings (and a margin).
 	span := uint64(sample.Time.Sub(full.Time) + sample.Duration + full.Duration + 100*time.Millisecond)
-	grown := func(name, what string, a, b domstats.Value, limit uint64) {
+	grown := func(name, what string, a, b libvirtval.Value, limit uint64) {
 		t.Helper()
 		if !a.OK || !b.OK || b.V < a.V || b.V-a.V > limit {
 			t.Errorf("%s %s: full reading %+v, sample %+v (at most %d apart)", name, what, a, b, limit)

@@ -29,9 +29,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
 	"github.com/vadvisor/vadvisor/internal/fakevm"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/storage"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 )
@@ -945,7 +945,7 @@ func savedHour(t *testing.T, dir string) string {
 	if err := state.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return domstats.UUIDString(id)
+	return libvirtval.UUIDString(id)
 }
 
 // TestUIRanges opens the VM view on its ranges, up to the hour the history

@@ -13,7 +13,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
-	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -40,7 +40,7 @@ func TestListMatchesVirsh(t *testing.T) {
 		var f []string
 		for u, d := range known {
 			if keep(d) {
-				f = append(f, domstats.UUIDString(u))
+				f = append(f, libvirtval.UUIDString(u))
 			}
 		}
 		sort.Strings(f)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
-	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // The subscriber's state model: what it knows of each domain (kept
@@ -178,14 +178,14 @@ func (s *Subscriber) record(msg libvirt.DomainEventLifecycleMsg, known map[libvi
 		return // left out by the domain filter
 	}
 	if k, ok := known[msg.Dom.UUID]; ok && k.active() && msg.Dom.ID > 0 && msg.Dom.ID != k.id {
-		s.store.Add(Event{Type: Stopped, Detail: DetailReconciled, DomainName: k.name, DomainUUID: domstats.UUIDString(msg.Dom.UUID)})
+		s.store.Add(Event{Type: Stopped, Detail: DetailReconciled, DomainName: k.name, DomainUUID: libvirtval.UUIDString(msg.Dom.UUID)})
 		apply(known, libvirt.DomainEventLifecycleMsg{Dom: libvirt.Domain{Name: k.name, UUID: msg.Dom.UUID, ID: -1}, Event: int32(Stopped)})
 	}
 	s.store.Add(Event{
 		Type:       Type(msg.Event),
 		Detail:     msg.Detail,
 		DomainName: msg.Dom.Name,
-		DomainUUID: domstats.UUIDString(msg.Dom.UUID),
+		DomainUUID: libvirtval.UUIDString(msg.Dom.UUID),
 	})
 	apply(known, msg)
 }
@@ -226,7 +226,7 @@ func (s *Subscriber) reconcile(before, after map[libvirt.UUID]domainState, live 
 				reported[c]--
 				continue
 			}
-			s.store.Add(Event{Type: t, Detail: DetailReconciled, DomainName: name, DomainUUID: domstats.UUIDString(u)})
+			s.store.Add(Event{Type: t, Detail: DetailReconciled, DomainName: name, DomainUUID: libvirtval.UUIDString(u)})
 			n++
 		}
 	}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
-	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/outage"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -67,7 +67,7 @@ type Filesystem struct {
 	Mountpoint string
 	Device     string // the guest's name of the device (vda1, dm-0, ...)
 	Type       string
-	Size, Used domstats.Value // bytes, absent if the agent did not say
+	Size, Used libvirtval.Value // bytes, absent if the agent did not say
 }
 
 // Info is one domain's answer, or why there is none.
@@ -77,7 +77,7 @@ type Info struct {
 	Err  error // nil if the agent answered
 
 	OSID, OSVersionID, KernelRelease, Hostname string
-	Users                                      domstats.Value
+	Users                                      libvirtval.Value
 	Filesystems                                []Filesystem
 }
 
@@ -287,7 +287,7 @@ func (a *Agents) call(ctx context.Context, dom libvirt.Domain, release func()) (
 // UTF-8 (the Prometheus client refuses anything else) and at most
 // maxLabel bytes.
 func label(v libvirt.TypedParamValue) string {
-	s := strings.ToValidUTF8(domstats.Text(v), "\uFFFD")
+	s := strings.ToValidUTF8(libvirtval.Text(v), "\uFFFD")
 	if len(s) > maxLabel {
 		s = strings.ToValidUTF8(s[:maxLabel], "")
 	}
@@ -308,7 +308,7 @@ func decode(info *Info, params []libvirt.TypedParam) {
 		case libvirt.DomainGuestInfoHostnameHostname:
 			info.Hostname = label(p.Value)
 		case libvirt.DomainGuestInfoUserCount:
-			info.Users = domstats.Number(p.Value)
+			info.Users = libvirtval.Number(p.Value)
 		default:
 			rest, ok := strings.CutPrefix(p.Field, libvirt.DomainGuestInfoFsPrefix)
 			if !ok {
@@ -331,9 +331,9 @@ func decode(info *Info, params []libvirt.TypedParam) {
 			case libvirt.DomainGuestInfoFsSuffixFstype:
 				fs.Type = label(p.Value)
 			case libvirt.DomainGuestInfoFsSuffixTotalBytes:
-				fs.Size = domstats.Number(p.Value)
+				fs.Size = libvirtval.Number(p.Value)
 			case libvirt.DomainGuestInfoFsSuffixUsedBytes:
-				fs.Used = domstats.Number(p.Value)
+				fs.Used = libvirtval.Number(p.Value)
 			}
 		}
 	}

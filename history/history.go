@@ -17,6 +17,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/outage"
 )
 
@@ -247,7 +248,7 @@ func (h *History) Range(id libvirt.UUID, q Query, fn func(t time.Time, d *domsta
 		}
 		var err error
 		if w.ticks, w.vals, err = c.decode(w.ticks, w.vals); err != nil {
-			h.logger.Error("history chunk does not decode", "uuid", domstats.UUIDString(id), "err", err)
+			h.logger.Error("history chunk does not decode", "uuid", libvirtval.UUIDString(id), "err", err)
 			continue
 		}
 		size := c.layout.size()

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 	"github.com/vadvisor/vadvisor/internal/testbed"
 	"github.com/vadvisor/vadvisor/libvirtconn"
 )
@@ -21,7 +22,7 @@ const guestPrefix = "vadv-h"
 
 func guestUUID(t *testing.T, name string) libvirt.UUID {
 	t.Helper()
-	id, err := domstats.ParseUUID(testbed.Virsh(t, "domuuid", name))
+	id, err := libvirtval.ParseUUID(testbed.Virsh(t, "domuuid", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +126,14 @@ func TestGuestsHistory(t *testing.T) {
 		if d.Name != name || d.State.V != uint64(libvirt.DomainRunning) {
 			t.Errorf("%s: name %q state %v", name, d.Name, d.State)
 		}
-		if len(d.Blocks) != 1 || d.Blocks[0].Name != "vda" || d.Blocks[0].Capacity != (domstats.Value{V: 33554432, OK: true}) {
+		if len(d.Blocks) != 1 || d.Blocks[0].Name != "vda" || d.Blocks[0].Capacity != (libvirtval.Value{V: 33554432, OK: true}) {
 			t.Errorf("%s: disks %+v, want vda of 32 MiB", name, d.Blocks)
 		}
 		tap := strings.Fields(strings.Split(testbed.Virsh(t, "domiflist", name), "\n")[2])[0]
 		if len(d.Nets) != 1 || d.Nets[0].Name != tap || !d.Nets[0].RxBytes.OK {
 			t.Errorf("%s: interfaces %+v, want %s", name, d.Nets, tap)
 		}
-		if d.Balloon.Current != (domstats.Value{V: 32768, OK: true}) || !d.Balloon.RSS.OK {
+		if d.Balloon.Current != (libvirtval.Value{V: 32768, OK: true}) || !d.Balloon.RSS.OK {
 			t.Errorf("%s: balloon %+v, want 32768 KiB current with rss", name, d.Balloon)
 		}
 		vcpus, _ := strconv.Atoi(testbed.Virsh(t, "vcpucount", name, "--current", "--live"))

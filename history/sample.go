@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // absent stands for a value libvirt did not return. libvirt itself reports
@@ -116,11 +117,11 @@ func take[T any](src []uint64, t *T, at domstats.FieldSet[T]) []uint64 {
 	return src[n:]
 }
 
-func get(v uint64) domstats.Value {
+func get(v uint64) libvirtval.Value {
 	if v == absent {
-		return domstats.Value{}
+		return libvirtval.Value{}
 	}
-	return domstats.Value{V: v, OK: true}
+	return libvirtval.Value{V: v, OK: true}
 }
 
 // decode fills d with a sample's row (its name and the fields kept in the

@@ -13,9 +13,10 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/vadvisor/vadvisor/domstats"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
-func v(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
+func v(x uint64) libvirtval.Value { return libvirtval.Value{V: x, OK: true} }
 
 // fakeDomain has two vCPUs, two interfaces and two disks, its counters
 // growing with n; a few values are left absent as libvirt may leave them.
@@ -39,7 +40,7 @@ func fakeDomain(id byte, n uint64) domstats.Domain {
 			FlReqs: v(4), FlTimes: v(5), Allocation: v(0), Capacity: v(33554432), Physical: v(204800),
 		})
 	}
-	d.Blocks[1].Physical = domstats.Value{} // not returned
+	d.Blocks[1].Physical = libvirtval.Value{} // not returned
 	return d
 }
 
@@ -56,7 +57,7 @@ func kept(d domstats.Domain) domstats.Domain {
 		out.VCPUs = append(out.VCPUs, domstats.VCPU{State: c.State, Time: c.Time})
 	}
 	for _, b := range d.Blocks {
-		b.Path, b.Errors = "", domstats.Value{}
+		b.Path, b.Errors = "", libvirtval.Value{}
 		out.Blocks = append(out.Blocks, b)
 	}
 	return out

@@ -80,6 +80,16 @@ func (c *Conn) Timeout() time.Duration { return c.timeout }
 // the events, the specs, the guest agents) asks Watched.
 func (c *Conn) SetFilter(f *Filter) { c.filter = f }
 
+// Sibling checks rawURI for a connection of its own (the guest agents'),
+// with c's timeout and domain filter: set the filter first.
+func (c *Conn) Sibling(rawURI string, logger *slog.Logger) (*Conn, error) {
+	s, err := New(rawURI, c.timeout, logger)
+	if err == nil {
+		s.filter = c.filter
+	}
+	return s, err
+}
+
 // Filtering reports whether some domains may be left out.
 func (c *Conn) Filtering() bool { return c != nil && c.filter != nil }
 

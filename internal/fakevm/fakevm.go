@@ -11,6 +11,7 @@ import (
 
 	"github.com/vadvisor/vadvisor/domstats"
 	"github.com/vadvisor/vadvisor/history"
+	"github.com/vadvisor/vadvisor/internal/libvirtval"
 )
 
 // Fleet is a set of running VMs whose counters move at each reading.
@@ -19,7 +20,7 @@ type Fleet struct {
 	rnd  uint64
 }
 
-func val(x uint64) domstats.Value { return domstats.Value{V: x, OK: true} }
+func val(x uint64) libvirtval.Value { return libvirtval.Value{V: x, OK: true} }
 
 // New makes vms running VMs named vm0, vm1, ...
 func New(vms int) *Fleet {
@@ -60,7 +61,7 @@ func (f *Fleet) next(n uint64) uint64 {
 }
 
 // add moves a counter on by up to n.
-func (f *Fleet) add(v *domstats.Value, n uint64) { v.V += f.next(n) }
+func (f *Fleet) add(v *libvirtval.Value, n uint64) { v.V += f.next(n) }
 
 // Reading moves every VM's counters on by about a second's work and
 // returns them as a reading taken at t. The reading shares the fleet's

@@ -1,4 +1,4 @@
-package domstats
+package libvirtval
 
 import (
 	"encoding/hex"
