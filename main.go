@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -255,17 +255,5 @@ func statsDescription(hist *history.History) string {
 		return "The history is off (--history.interval=0): ?live=true for a fresh sample of every VM (JSON)"
 	}
 	return fmt.Sprintf("History of every VM, a sample every %s kept for %s, compressed (JSON): the last 60 s, "+
-		"or any range with start_time, end_time and step; ?live=true for a fresh sample", shortDuration(hist.Interval()), shortDuration(hist.Retention()))
-}
-
-// shortDuration writes 1h rather than 1h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+		"or any range with start_time, end_time and step; ?live=true for a fresh sample", model.Duration(hist.Interval()), model.Duration(hist.Retention()))
 }
